@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def enqueue(
+        self, *, dedup_key: str, chat_id: int, text: str, reply_markup: dict[str, Any] | None = None
+    ) -> OutboxMessage | None:
+        """Queue a message unless one with this key exists already (then return None)."""
+        existing = await self.session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)
+        )
+        if existing is not None:
+            return None
+        message = OutboxMessage(
+            dedup_key=dedup_key, chat_id=chat_id, text=text, reply_markup=reply_markup
+        )
+        self.session.add(message)
+        await self.session.flush()
+        return message
+
+    async def due(self, now: datetime, limit: int = 50) -> list[OutboxMessage]:
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.failed_at.is_(None),
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+            # Several instances may run the delivery job: each row goes to one of them.
+            query = query.with_for_update(skip_locked=True)
+        return list(await self.session.scalars(query))
+
+    async def pending_count(self) -> int:
+        rows = await self.session.scalars(
+            select(OutboxMessage.id).where(
+                OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None)
+            )
+        )
+        return len(list(rows))

@@ -1,0 +1,53 @@
+"""Unit of work: one transaction, the repositories that share it, one commit at the end."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repositories import (
+    AuditRepository,
+    OnboardingTokenRepository,
+    OutboxRepository,
+    UserRepository,
+)
+
+
+class UnitOfWork:
+    """`async with factory() as uow: ...; await uow.commit()`. Leaving uncommitted rolls back."""
+
+    session: AsyncSession
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessionmaker()
+        self.users = UserRepository(self.session)
+        self.tokens = OnboardingTokenRepository(self.session)
+        self.audit = AuditRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+
+class UnitOfWorkFactory:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.sessionmaker)
