@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/rivet run
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -p no:cacheprovider
 
 check: $(STAMP)
 	$(BIN)/ruff check .

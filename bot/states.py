@@ -4,3 +4,20 @@ from aiogram.fsm.state import State, StatesGroup
 class Profile(StatesGroup):
     name = State()
     home_location = State()
+
+
+class Report(StatesGroup):
+    """A problem report on its way to becoming a work order."""
+
+    choosing_asset = State()
+    typing_asset = State()
+    duplicate_check = State()
+    confirming = State()
+    editing_title = State()
+    describing = State()  # a photo or an asset card came first; waiting for the words
+
+
+class WorkUpdate(StatesGroup):
+    hold_reason = State()
+    completion_note = State()
+    note = State()

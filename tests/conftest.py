@@ -86,6 +86,8 @@ async def stack(request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
     chosen = STACKS[request.param]
     if chosen.name == "postgres+redis":
         reason = _unavailable("postgres", _probe_postgres) or _unavailable("redis", _probe_redis)
+        if reason and os.environ.get("RIVET_REQUIRE_SERVICES"):
+            pytest.fail(f"RIVET_REQUIRE_SERVICES is set but PostgreSQL/Redis fail: {reason}")
         if reason:
             pytest.skip(f"PostgreSQL/Redis stack not answering ({reason})")
         await _reset_postgres()

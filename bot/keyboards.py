@@ -1,0 +1,157 @@
+"""Callback data (≤ 64 bytes each) and inline keyboards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot import texts
+from bot.domain import AssetCandidate, Priority
+from integrations.cmms.port import WorkOrder
+
+
+class AssetPick(CallbackData, prefix="ap"):
+    """A choice in the "which asset?" question; `draft` ties it to one report."""
+
+    draft: int
+    asset_id: str  # "-" = none of these, "?" = type it again
+
+
+class DraftAction(CallbackData, prefix="wd"):
+    draft: int
+    action: str  # create | priority | set | title | cancel | nodupe | addnote
+    value: str = ""
+
+
+class WorkOrderAction(CallbackData, prefix="wo"):
+    action: str  # open | start | hold | complete | note | page
+    wo: str = ""
+    page: int = 0
+
+
+class AssetAction(CallbackData, prefix="as"):
+    action: str  # show | report
+    asset_id: str
+
+
+NONE_OF_THESE = "-"
+TYPE_AGAIN = "?"
+
+
+def asset_choice(draft: int, candidates: Sequence[AssetCandidate]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for candidate in candidates[:5]:
+        label = f"{candidate.name} ({candidate.tag})" if candidate.tag else candidate.name
+        builder.button(
+            text=label[:60], callback_data=AssetPick(draft=draft, asset_id=candidate.asset_id)
+        )
+    builder.button(
+        text=texts.BUTTON_NONE_OF_THESE,
+        callback_data=AssetPick(draft=draft, asset_id=NONE_OF_THESE),
+    )
+    builder.button(
+        text=texts.BUTTON_TYPE_AGAIN, callback_data=AssetPick(draft=draft, asset_id=TYPE_AGAIN)
+    )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def no_asset_found(draft: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=texts.BUTTON_NO_ASSET, callback_data=AssetPick(draft=draft, asset_id=NONE_OF_THESE)
+    )
+    return builder.as_markup()
+
+
+def confirmation(draft: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=texts.BUTTON_CREATE, callback_data=DraftAction(draft=draft, action="create")
+    )
+    builder.button(
+        text=texts.BUTTON_PRIORITY, callback_data=DraftAction(draft=draft, action="priority")
+    )
+    builder.button(
+        text=texts.BUTTON_EDIT_TITLE, callback_data=DraftAction(draft=draft, action="title")
+    )
+    builder.button(
+        text=texts.BUTTON_CANCEL, callback_data=DraftAction(draft=draft, action="cancel")
+    )
+    builder.adjust(1, 2, 1)
+    return builder.as_markup()
+
+
+def priorities(draft: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for priority in Priority:
+        builder.button(
+            text=texts.PRIORITY_LABELS[priority],
+            callback_data=DraftAction(draft=draft, action="set", value=priority.value),
+        )
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def duplicate_choice(draft: int, existing: WorkOrder) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=texts.add_note_to(existing.number),
+        callback_data=DraftAction(draft=draft, action="addnote", value=existing.id),
+    )
+    builder.button(
+        text=texts.BUTTON_CREATE_NEW, callback_data=DraftAction(draft=draft, action="nodupe")
+    )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def work_order_list(
+    orders: Sequence[WorkOrder], page: int, page_size: int, total: int
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for order in orders:
+        builder.button(
+            text=texts.work_order_button(order)[:60],
+            callback_data=WorkOrderAction(action="open", wo=order.id),
+        )
+    navigation = []
+    if page > 0:
+        navigation.append(("‹ Prev", page - 1))
+    if (page + 1) * page_size < total:
+        navigation.append(("Next ›", page + 1))
+    for label, target in navigation:
+        builder.button(text=label, callback_data=WorkOrderAction(action="page", page=target))
+    builder.adjust(*([1] * len(orders)), max(1, len(navigation)))
+    return builder.as_markup()
+
+
+def work_order_card(order: WorkOrder) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for action, label in texts.WORK_ORDER_ACTIONS:
+        builder.button(text=label, callback_data=WorkOrderAction(action=action, wo=order.id))
+    builder.adjust(2, 2)
+    return builder.as_markup()
+
+
+def asset_candidates(candidates: Sequence[AssetCandidate]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for candidate in candidates[:5]:
+        label = f"{candidate.name} ({candidate.tag})" if candidate.tag else candidate.name
+        builder.button(
+            text=label[:60], callback_data=AssetAction(action="show", asset_id=candidate.asset_id)
+        )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def asset_card(asset_id: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=texts.BUTTON_REPORT_PROBLEM,
+        callback_data=AssetAction(action="report", asset_id=asset_id),
+    )
+    return builder.as_markup()
