@@ -53,8 +53,12 @@ class FloodControl:
         self._chat_limiter(bot_id, chat_id).record(now)
 
     def _global_limiter(self, bot_id: int) -> SlidingWindowLimiter:
-        return self._global.setdefault(bot_id, SlidingWindowLimiter(self._global_rate))
+        if bot_id not in self._global:
+            self._global[bot_id] = SlidingWindowLimiter(self._global_rate)
+        return self._global[bot_id]
 
     def _chat_limiter(self, bot_id: int, chat_id: int) -> SlidingWindowLimiter:
         key = (bot_id, chat_id)
-        return self._per_chat.setdefault(key, SlidingWindowLimiter(self._per_chat_rate))
+        if key not in self._per_chat:
+            self._per_chat[key] = SlidingWindowLimiter(self._per_chat_rate)
+        return self._per_chat[key]
