@@ -9,6 +9,7 @@ queries for comparison.
 
 from __future__ import annotations
 
+import functools
 import gc
 import random
 import statistics
@@ -170,6 +171,14 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def naive_top(query: Query, records: Sequence[AssetRecord], names: list[str]) -> str | None:
+    """The baseline: rapidfuzz full scan over every name (query text as typed)."""
+    found = process.extract(
+        query.text, names, scorer=fuzz.WRatio, processor=utils.default_process, limit=1
+    )
+    return records[found[0][2]].asset_id if found else None
+
+
 def build_index(records: Sequence[AssetRecord]) -> AssetIndex:
     index = AssetIndex()
     index.upsert(records)
@@ -202,7 +211,8 @@ def main() -> int:
     means: dict[int, float] = {}
     print(
         f"{'assets':>8} {'build s':>8} {'index MB':>9} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'mean ms':>8} {'top-1':>6} | {'naive p50':>9} {'naive p95':>9} {'naive top-1':>11}"
+        f"{'mean ms':>8} {'cold p95':>8} {'top-1':>6} | "
+        f"{'naive p50':>9} {'naive p95':>9} {'naive top-1':>11}"
     )
     for size in SIZES:
         records = make_catalog(size)
@@ -218,32 +228,28 @@ def main() -> int:
             found = index.find_in_text(query.text) if query.in_text else index.search(query.text)
             return found[0].asset_id if found else None
 
-        timed(ours, queries[:50])  # warm the variant cache like a running bot
+        # First pass: cold caches, as after a restart; then the steady state (best of three).
+        cold_durations, _ = timed(ours, queries, repeats=1)
         durations, hits = timed(ours, queries)
 
-        names = [record.name for record in records]
-
-        def naive(query: Query, names: list[str] = names) -> str | None:
-            found = process.extract(
-                query.text, names, scorer=fuzz.WRatio, processor=utils.default_process, limit=5
-            )
-            return records[found[0][2]].asset_id if found else None
-
+        naive = functools.partial(naive_top, records=records, names=[r.name for r in records])
         baseline_queries = queries[:BASELINE_QUERIES]
         naive_durations, naive_hits = timed(naive, baseline_queries, repeats=1)
         naive_expected = sum(query.expected_id is not None for query in baseline_queries)
 
         p95 = percentile(durations, 0.95)
+        cold_p95 = percentile(cold_durations, 0.95)
         means[size] = statistics.fmean(durations)
         print(
             f"{size:>8} {build_seconds:>8.2f} {memory:>9.1f} {percentile(durations, 0.5):>7.2f} "
-            f"{p95:>7.2f} {means[size]:>8.2f} {hits / expected:>6.0%} | "
+            f"{p95:>7.2f} {means[size]:>8.2f} {cold_p95:>8.2f} {hits / expected:>6.0%} | "
             f"{percentile(naive_durations, 0.5):>9.2f} {percentile(naive_durations, 0.95):>9.2f} "
             f"{naive_hits / naive_expected:>11.0%}"
         )
         if size == max(SIZES):
-            if p95 > P95_TARGET_MS:
-                failures.append(f"p95 {p95:.1f} ms > {P95_TARGET_MS} ms at {size}")
+            worst_p95 = max(p95, cold_p95)
+            if worst_p95 > P95_TARGET_MS:
+                failures.append(f"p95 {worst_p95:.1f} ms > {P95_TARGET_MS} ms at {size}")
             if memory > MEMORY_TARGET_MB:
                 failures.append(f"index {memory:.0f} MB > {MEMORY_TARGET_MB} MB at {size}")
         del index
@@ -251,7 +257,7 @@ def main() -> int:
     ratio = means[100_000] / means[10_000]
     print(f"100k/10k mean cost ratio: {ratio:.2f} (target ≤ {SCALING_TARGET})")
     print(
-        f"records alone at 100k (caller-owned, not in 'index MB'): "
+        "records alone at 100k (caller-owned, not in 'index MB'): "
         f"{records_memory_mb(100_000):.1f} MB"
     )
     if ratio > SCALING_TARGET:

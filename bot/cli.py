@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiogram.exceptions import TelegramAPIError
 
@@ -36,6 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name")
     add.add_argument("--tier", required=True, choices=[t.value for t in Tier if t != Tier.NONE])
     add.add_argument("--role", choices=[r.value for r in Role], default=Role.TECHNICIAN.value)
+
+    assets = commands.add_parser("assets", help="manage the asset list").add_subparsers(
+        dest="assets_command", required=True
+    )
+    asset_import = assets.add_parser(
+        "import", help="add or update assets from a CSV file (matched by tag)"
+    )
+    asset_import.add_argument(
+        "file", type=Path, help="CSV: name, tag, location, category, description, parent_tag"
+    )
+    cmms = commands.add_parser("cmms", help="the CMMS behind Rivet").add_subparsers(
+        dest="cmms_command", required=True
+    )
+    cmms.add_parser("check", help="connectivity, licence state and limits")
     return parser
 
 
@@ -56,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "users":
             return asyncio.run(_add_user(settings, args))
+        if args.command == "assets":
+            from bot.cmms_cli import assets_import
+
+            return asyncio.run(assets_import(settings, args.file, sys.stdout))
+        if args.command == "cmms":
+            from bot.cmms_cli import cmms_check
+
+            return asyncio.run(cmms_check(settings, sys.stdout))
     except StartupError as exc:
         print(f"rivet: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -9,7 +9,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot import texts
-from bot.domain import AssetCandidate, Priority
+from bot.domain import AssetCandidate, Priority, Tier
 from integrations.cmms.port import WorkOrder
 
 
@@ -33,7 +33,7 @@ class WorkOrderAction(CallbackData, prefix="wo"):
 
 
 class AssetAction(CallbackData, prefix="as"):
-    action: str  # show | report
+    action: str  # show | report | prints
     asset_id: str
 
 
@@ -148,10 +148,166 @@ def asset_candidates(candidates: Sequence[AssetCandidate]) -> InlineKeyboardMark
     return builder.as_markup()
 
 
-def asset_card(asset_id: str) -> InlineKeyboardMarkup:
+def asset_card(asset_id: str, prints: int = 0) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(
         text=texts.BUTTON_REPORT_PROBLEM,
         callback_data=AssetAction(action="report", asset_id=asset_id),
     )
+    if prints:  # handlers/prints.py lists them
+        builder.button(
+            text=texts.BUTTON_ASSET_PRINTS,
+            callback_data=AssetAction(action="prints", asset_id=asset_id),
+        )
+    return builder.as_markup()
+
+
+# --- Billing ---------------------------------------------------------------------------------
+class SubscribeTier(CallbackData, prefix="bt"):
+    """A plan button under /subscribe or an upgrade message: start checkout for `tier`."""
+
+    tier: str  # basic | pro | enterprise
+
+
+def tier_choice(tiers: Sequence[Tier]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for tier in tiers:
+        builder.button(text=texts.tier_button(tier), callback_data=SubscribeTier(tier=tier.value))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def url_button(text: str, url: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=text, url=url)
+    return builder.as_markup()
+
+
+def upgrade(required: Tier) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=texts.upgrade_button(required), callback_data=SubscribeTier(tier=required.value)
+    )
+    return builder.as_markup()
+
+
+# --- Chat with Print -------------------------------------------------------------------------
+class PrintAction(CallbackData, prefix="pr"):
+    action: str  # yes | no | open | done | asset | pick
+    print_id: int = 0
+    asset_id: str = ""  # for pick: the asset, or NONE_OF_THESE
+
+
+def print_question() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts.BUTTON_PRINT_YES, callback_data=PrintAction(action="yes"))
+    builder.button(text=texts.BUTTON_PRINT_NO, callback_data=PrintAction(action="no"))
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def print_card(print_id: int, *, can_file: bool) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    if can_file:
+        builder.button(
+            text=texts.BUTTON_PRINT_ATTACH,
+            callback_data=PrintAction(action="asset", print_id=print_id),
+        )
+    builder.button(
+        text=texts.BUTTON_PRINT_DONE, callback_data=PrintAction(action="done", print_id=print_id)
+    )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def print_asset_choice(print_id: int, candidates: Sequence[AssetCandidate]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for candidate in candidates[:5]:
+        label = f"{candidate.name} ({candidate.tag})" if candidate.tag else candidate.name
+        builder.button(
+            text=label[:60],
+            callback_data=PrintAction(
+                action="pick", print_id=print_id, asset_id=candidate.asset_id
+            ),
+        )
+    builder.button(
+        text=texts.BUTTON_NONE_OF_THESE,
+        callback_data=PrintAction(action="pick", print_id=print_id, asset_id=NONE_OF_THESE),
+    )
+    builder.button(
+        text=texts.BUTTON_TYPE_AGAIN, callback_data=PrintAction(action="asset", print_id=print_id)
+    )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def print_list(prints: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+    """(print id, button label) pairs, newest first."""
+    builder = InlineKeyboardBuilder()
+    for print_id, label in prints:
+        builder.button(text=label[:60], callback_data=PrintAction(action="open", print_id=print_id))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+# --- Admin -----------------------------------------------------------------------------------
+class AdminUserAction(CallbackData, prefix="au"):
+    """Buttons under /users and a /user card (admins only)."""
+
+    user_id: int
+    action: str  # open | tier | role | disable | enable | link
+    value: str = ""
+
+
+class BroadcastAction(CallbackData, prefix="bc"):
+    broadcast_id: int
+    action: str  # send | cancel
+
+
+def admin_user_list(users: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for user_id, label in users:
+        builder.button(
+            text=label[:60], callback_data=AdminUserAction(user_id=user_id, action="open")
+        )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def admin_user_card(user_id: int, tier: Tier, is_admin: bool, active: bool) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for option in Tier:
+        if option is not tier:
+            builder.button(
+                text=f"→ {option.label}",
+                callback_data=AdminUserAction(user_id=user_id, action="tier", value=option.value),
+            )
+    builder.button(
+        text=texts.BUTTON_MAKE_TECHNICIAN if is_admin else texts.BUTTON_MAKE_ADMIN,
+        callback_data=AdminUserAction(
+            user_id=user_id, action="role", value="technician" if is_admin else "admin"
+        ),
+    )
+    builder.button(
+        text=texts.BUTTON_DISABLE if active else texts.BUTTON_ENABLE,
+        callback_data=AdminUserAction(user_id=user_id, action="disable" if active else "enable"),
+    )
+    builder.button(
+        text=texts.BUTTON_NEW_LINK, callback_data=AdminUserAction(user_id=user_id, action="link")
+    )
+    builder.adjust(3, 1, 1, 1)
+    return builder.as_markup()
+
+
+def broadcast_confirmation(broadcast_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=texts.BUTTON_SEND,
+        callback_data=BroadcastAction(broadcast_id=broadcast_id, action="send"),
+    )
+    builder.button(
+        text=texts.BUTTON_CANCEL,
+        callback_data=BroadcastAction(broadcast_id=broadcast_id, action="cancel"),
+    )
+    builder.adjust(2)
     return builder.as_markup()

@@ -16,9 +16,19 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 
 from bot import texts
-from bot.factory import AppServices, create_dispatcher, create_scheduler, create_services
+from bot.admin_runtime import AdminTools, install_admin
+from bot.billing_routes import BillingWebContext, billing_routes
+from bot.factory import (
+    AppServices,
+    create_dispatcher,
+    create_scheduler,
+    create_services,
+    create_voice_transcriber,
+)
 from bot.services.status import StatusService
 from bot.settings import Settings
+from integrations.cmms.factory import cmms_probe, index_refresh_interval, refresh_asset_index
+from integrations.stripe_api import WebhookVerifier
 from integrations.telegram import ConflictWatch, TelegramOutbox, create_bot
 from storage.migrate import upgrade
 from webhooks_app import TELEGRAM_WEBHOOK_PATH, WebContext, create_web_app
@@ -29,6 +39,8 @@ EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_CONFLICT = 3
 OUTBOX_INTERVAL_S = 10
+BILLING_GRACE_INTERVAL_S = 3600
+CMMS_RETRY_INTERVAL_S = 30
 
 
 class StartupError(Exception):
@@ -50,6 +62,7 @@ class Runtime:
         self.http_port: int | None = None
         self.outbox: TelegramOutbox | None = None
         self.status: StatusService | None = None
+        self.admin: AdminTools | None = None
         self.exit_code = EXIT_OK
         self._polling_task: asyncio.Task[None] | None = None
         self._stop_requested = asyncio.Event()
@@ -78,8 +91,17 @@ class Runtime:
         dispatcher["bot_username"] = self.me.username
         self.outbox = TelegramOutbox(bot, self.services.uow)
         dispatcher["outbox"] = self.outbox
+        assert self.me.username is not None
+        self.admin = install_admin(self.services, bot, dispatcher, self.me.username)
         await self._set_commands(bot)
         await self._start_web(bot, dispatcher)
+        # Search must work from the first message, and keep working while the CMMS is down.
+        await refresh_asset_index(self.services.cmms)
+        try:
+            self.services.transcriber = await create_voice_transcriber(self.services)
+        except ValueError as exc:
+            raise StartupError(f"SPEECH_BACKEND: {exc}") from None
+        dispatcher["transcriber"] = self.services.transcriber
         self._schedule_jobs()
         self.scheduler.start()
         if settings.webhook_mode:
@@ -106,8 +128,13 @@ class Runtime:
             uow=self.services.uow,
             latency=self.services.latency,
             telegram_probe=self._telegram_probe,
-            optional_probes={"cmms": None, "stripe": None, "openai": None},
+            optional_probes={
+                "cmms": self._cmms_probe,
+                "stripe": self.services.stripe.probe if self.services.stripe else None,
+                "openai": None,
+            },
         )
+        dispatcher["status"] = status  # the admins' /status runs the same checks
         app = create_web_app(
             WebContext(
                 status=status,
@@ -115,7 +142,8 @@ class Runtime:
                 bot=bot,
                 dispatcher=dispatcher,
                 webhook_secret=_secret(settings.telegram_webhook_secret),
-            )
+            ),
+            extra_routes=billing_routes(self._billing_web_context()),
         )
         self.web_runner = web.AppRunner(
             app, shutdown_timeout=settings.shutdown_grace_s, access_log=None
@@ -126,6 +154,21 @@ class Runtime:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.http_port = sockets[0].getsockname()[1] if sockets else settings.http_port
+
+    def _billing_web_context(self) -> BillingWebContext:
+        assert self.me is not None and self.me.username and self.outbox is not None
+        stripe_secret = _secret(self.settings.stripe_webhook_secret)
+        return BillingWebContext(
+            billing=self.services.billing,
+            verifier=WebhookVerifier.from_setting(stripe_secret) if stripe_secret else None,
+            bot_username=self.me.username,
+            admin_api_key=_secret(self.settings.admin_api_key),
+            auth_limiter=self.services.auth_limiter,
+            after_commit=self.outbox.trigger,
+        )
+
+    async def _cmms_probe(self) -> str:
+        return await cmms_probe(self.services.cmms)
 
     async def _telegram_probe(self) -> str:
         assert self.bot is not None
@@ -157,9 +200,30 @@ class Runtime:
         )
 
     def _schedule_jobs(self) -> None:
-        assert self.outbox is not None
+        assert self.outbox is not None and self.admin is not None
+        self.admin.schedule(self.scheduler)
         self.scheduler.add_job(
             self.outbox.deliver_due, "interval", seconds=OUTBOX_INTERVAL_S, id="telegram_outbox"
+        )
+        self.scheduler.add_job(
+            self.services.billing.expire_grace_periods,
+            "interval",
+            seconds=BILLING_GRACE_INTERVAL_S,
+            id="billing_grace",
+        )
+        cmms = self.services.cmms
+        self.scheduler.add_job(
+            self.services.cmms_sync.retry_due,
+            "interval",
+            seconds=CMMS_RETRY_INTERVAL_S,
+            id="cmms_retry",
+        )
+        self.scheduler.add_job(
+            refresh_asset_index,
+            "interval",
+            args=[cmms],
+            seconds=index_refresh_interval(cmms),
+            id="cmms_asset_index",
         )
 
     # -- stop ----------------------------------------------------------------------------
@@ -196,6 +260,10 @@ class Runtime:
             )
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.admin is not None:
+            await self.admin.stop()  # broadcasts stop between two messages
+        if self.outbox is not None:
+            await self.outbox.wait_triggered()
         if self.dispatcher is not None:
             await self.dispatcher.storage.close()
         if self.bot is not None:

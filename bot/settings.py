@@ -5,7 +5,7 @@ The variable names are a contract with operators (see the README's configuration
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     telegram_api_base: str = "https://api.telegram.org"
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    # Telegram's per-bot send limit (30/s); broadcasts pace themselves to it.
+    telegram_send_rate_per_s: int = Field(default=30, ge=1, le=1000)
 
     # Storage
     rivet_data_dir: Path = Path("./data")
@@ -66,6 +68,9 @@ class Settings(BaseSettings):
     stripe_price_pro: str | None = None
     stripe_price_enterprise: str | None = None
     stripe_past_due_grace_days: float = Field(default=7.0, ge=0)
+    # Tier gates: JSON overriding bot.services.tiers.DEFAULT_POLICY, e.g.
+    # {"minimum": {"prints": "pro"}, "monthly_quota": {"basic": {"work_orders": 50}}}
+    tier_policy: dict[str, Any] = Field(default_factory=dict)
 
     # CMMS
     cmms_backend: Literal["local", "atlas"] = "local"

@@ -21,3 +21,11 @@ class WorkUpdate(StatesGroup):
     hold_reason = State()
     completion_note = State()
     note = State()
+
+
+class PrintChat(StatesGroup):
+    """Chat with Print: the open print's id is in the state data as `print_id`."""
+
+    waiting_file = State()  # /print came without a file
+    active = State()  # questions go to the open print
+    typing_asset = State()  # naming the equipment the print belongs to

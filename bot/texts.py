@@ -5,6 +5,7 @@ Texts are HTML (the bot's default parse mode): values from users go through `htm
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from html import escape
 
 from bot.domain import Priority, Tier, WorkOrderStatus
@@ -76,7 +77,8 @@ HELP_ADMIN_EXTRA = (
     "/users — people and their plans\n"
     "/invite — a link for a new technician\n"
     "/broadcast — message everyone\n"
-    "/status — service health"
+    "/status — service health\n"
+    "/labels — QR labels for assets"
 )
 
 CANCELLED = "Okay, cancelled."
@@ -88,6 +90,7 @@ COMMANDS_TECHNICIAN: list[tuple[str, str]] = [
     ("mywork", "My open work orders"),
     ("asset", "Look up a machine"),
     ("print", "Ask about a drawing (Pro)"),
+    ("prints", "My prints (Pro)"),
     ("billing", "My plan"),
     ("cancel", "Stop the current step"),
     ("help", "What I can do"),
@@ -98,6 +101,7 @@ COMMANDS_ADMIN: list[tuple[str, str]] = [
     ("invite", "Invite a technician"),
     ("broadcast", "Message everyone"),
     ("status", "Service health"),
+    ("labels", "QR labels for assets"),
 ]
 
 ASK_NAME = "What should I call you? (Just your first name is fine.)"
@@ -116,6 +120,36 @@ PROFILE_DONE = (
 
 NOT_UNDERSTOOD = "I didn't catch that. /help shows what I can do."
 STALE_BUTTON = "That button is no longer active."
+
+# --- CMMS write outbox (bot.services.cmms_sync) ----------------------------------------------
+CMMS_UPDATE_SAVED_WILL_SYNC = (
+    "💾 Saved — the work-order system isn't answering, so I'll apply this as soon as it's back."
+)
+
+
+def cmms_update_synced(number: str) -> str:
+    return f"🔄 Your update to <b>{escape(number)}</b> is now in the work-order system."
+
+
+def cmms_limit_user(reason: str) -> str:
+    return (
+        f"⚠️ Saved, but the work-order system can't take it yet: {escape(reason)}\n"
+        "Your admin has been told. I'm keeping your report and will file it once that's fixed."
+    )
+
+
+def cmms_limit_admin(reason: str, title: str, reporter: str | None) -> str:
+    who = f" from {escape(reporter)}" if reporter else ""
+    return (
+        f"⚠️ <b>The work-order system refused a report{who}</b>: {escape(reason)}\n"
+        f"Report: <i>{escape(title)}</i>\n"
+        "Rivet keeps it and retries every few minutes until it goes through."
+    )
+
+
+def cmms_rejected(reason: str) -> str:
+    return f"❌ The work-order system rejected this: {escape(reason)}"
+
 
 # Operator-facing lines (logs and the terminal).
 NO_BOT_TOKEN = (
@@ -161,7 +195,6 @@ TYPE_ASSET_NAME = "Type the equipment's name or tag (e.g. <i>pump 3</i> or <i>P-
 ASK_TITLE = "Send the new title."
 ASK_WHAT_IS_WRONG = "Got the photo. What's wrong? Describe the problem in a sentence."
 DRAFT_CANCELLED = "Cancelled — nothing was created."
-WORK_ORDERS_NEED_BASIC = "Work orders need an active plan. /subscribe to pick one."
 NO_OPEN_WORK = "You have no open work orders. 🎉"
 ASK_HOLD_REASON = "Why is it on hold? (e.g. waiting for parts)"
 ASK_COMPLETION_NOTE = (
@@ -296,3 +329,390 @@ def asset_details(asset: Asset, open_orders: Sequence[WorkOrder], prints: int) -
     if prints:
         lines.append(f"📐 {prints} print{'s' if prints > 1 else ''} on file")
     return "\n".join(lines)
+
+
+# --- Billing ---------------------------------------------------------------------------------
+BILLING_NOT_CONFIGURED = "Billing is not configured here. Ask your admin about your plan."
+BILLING_UNAVAILABLE = "I couldn't reach the payment service just now. Please try again in a minute."
+SUBSCRIBE_PICK_TIER = "Pick a plan. You'll pay securely on Stripe's checkout page."
+SUBSCRIBE_NO_PRICES = "No plans are on sale here yet. Ask your admin."
+BUTTON_MANAGE_BILLING = "Manage billing"
+BUTTON_FIX_PAYMENT = "Update payment method"
+NO_SUBSCRIPTION = "You have no subscription yet. /subscribe to pick a plan."
+PAYMENT_PROCESSING = "✅ Payment received — your plan is being set up. /billing shows it."
+PAYMENT_RECOVERED = "✅ Your payment went through. Thanks — everything is back to normal."
+ALREADY_SUBSCRIBED = (
+    "You already have a subscription. Change your plan, payment method or cancel in the "
+    "billing portal:"
+)
+TIER_BLURBS: dict[Tier, str] = {
+    Tier.BASIC: "work orders by text and voice",
+    Tier.PRO: "adds Chat with Print",
+    Tier.ENTERPRISE: "team limits and priority support",
+}
+BILLING_STATUS_LABELS: dict[str, str] = {
+    "active": "active",
+    "trialing": "trial",
+    "past_due": "payment overdue",
+    "unpaid": "unpaid",
+    "canceled": "cancelled",
+    "incomplete": "awaiting first payment",
+    "incomplete_expired": "expired",
+    "paused": "paused",
+}
+
+
+def tier_button(tier: Tier) -> str:
+    return f"{tier.label} — {TIER_BLURBS.get(tier, '')}".rstrip(" —")
+
+
+def checkout_ready(tier: Tier) -> str:
+    return f"Here's your checkout for <b>{tier.label}</b>. The link is valid for 24 hours."
+
+
+def pay_button(tier: Tier) -> str:
+    return f"Pay for {tier.label}"
+
+
+def plan_is_now(tier: Tier) -> str:
+    if tier is Tier.NONE:
+        return "Your plan has ended. /subscribe to pick one again."
+    return f"🎉 Your plan is now <b>{tier.label}</b>.\n\n{TIER_ABILITIES[tier]}"
+
+
+def subscription_ended(tier: Tier) -> str:
+    if tier is Tier.NONE:
+        return "Your subscription has ended, so paid features are off. /subscribe to come back."
+    return f"One of your subscriptions has ended. Your plan is now <b>{tier.label}</b>."
+
+
+def grace_ended(tier: Tier) -> str:
+    return (
+        "Your payment is still overdue, so your plan is paused "
+        f"(now <b>{tier.label}</b>). /billing to fix it."
+    )
+
+
+def payment_failed(amount: str, next_attempt: datetime | None, *, has_link: bool) -> str:
+    lines = [f"⚠️ Your payment of <b>{escape(amount or 'your plan')}</b> didn't go through."]
+    if next_attempt is not None:
+        lines.append(f"We'll try again on {next_attempt:%d %b %Y}.")
+    else:
+        lines.append("There will be no further automatic attempts.")
+    lines.append(
+        "Tap the button below to update your payment method."
+        if has_link
+        else "Use /billing to update your payment method."
+    )
+    return "\n".join(lines)
+
+
+def billing_summary(
+    tier: Tier, status: str, period_end: datetime | None, cancel_at_period_end: bool
+) -> str:
+    lines = [
+        f"<b>Your plan:</b> {tier.label}",
+        f"<b>Status:</b> {BILLING_STATUS_LABELS.get(status, escape(status))}",
+    ]
+    if period_end is not None:
+        ends = cancel_at_period_end or status in ("canceled", "incomplete_expired")
+        lines.append(f"<b>{'Ends' if ends else 'Renews'} on:</b> {period_end:%d %b %Y}")
+    return "\n".join(lines)
+
+
+def upgrade_required(feature: str, required: Tier) -> str:
+    return f"⭐ Upgrade to {required.label} for {feature}."
+
+
+def quota_reached(feature: str, quota: int, current: Tier, required: Tier) -> str:
+    return (
+        f"You've used all {quota} {feature} included in {current.label} this month. "
+        f"Upgrade to {required.label} for more."
+    )
+
+
+def upgrade_button(required: Tier) -> str:
+    return f"Upgrade to {required.label}"
+
+
+SUCCESS_PAGE_TITLE = "Payment received — Rivet"
+SUCCESS_PAGE_READY = "Payment received. Thank you!"
+SUCCESS_PAGE_READY_DETAIL = (
+    "Open Rivet in Telegram to start. On a computer? Scan the code with your phone."
+)
+SUCCESS_PAGE_WAITING = "Payment received — we're setting up your account."
+SUCCESS_PAGE_WAITING_DETAIL = "This page refreshes by itself in a few seconds."
+SUCCESS_PAGE_OPEN = "Open in Telegram"
+SUCCESS_PAGE_BAD_LINK = "This link is not a checkout confirmation."
+
+# --- Chat with Print (handlers/prints.py) ----------------------------------------------------
+PRINT_SEND_FILE = "Send me the print as a PDF or a photo. /cancel to stop."
+PRINT_IS_IT_A_PRINT = "Is this a print — a drawing or schematic you want to ask me about?"
+BUTTON_PRINT_YES = "📐 Yes, it's a print"
+BUTTON_PRINT_NO = "No"
+PRINT_NOT_A_PRINT = "Okay, I'll leave it."
+PRINT_READING = "📄 Got it — reading the print…"
+PRINT_SAVING = "💾 Saving the print…"
+PRINT_SAFETY_REMINDER = "⚠️ Verify on site and follow lock-out/tag-out before touching anything."
+PRINT_ASK_HINT = (
+    "Ask me anything about it, e.g. <i>what is CB-12?</i> — /print done when you're finished."
+)
+PRINT_DONE = "📐 Print closed. Send /print with another drawing any time, or /prints for yours."
+PRINT_NONE_OPEN = "No print is open. Send a PDF or photo with the caption /print, or use /prints."
+PRINT_GONE = "I can't find that print any more. Send it again with the caption /print."
+PRINT_DOWNLOAD_FAILED = "I couldn't download that file from Telegram. Please send it again."
+PRINT_TYPE_ASSET = "Which equipment is this print for? Type its name or tag."
+PRINT_WHICH_ASSET = "Which equipment is this print for?"
+PRINT_NOT_FILED = "Okay — the print isn't filed on any equipment. Ask away."
+NO_PRINTS = "You haven't sent any prints yet. Send a PDF or photo with the caption /print."
+BUTTON_PRINT_ATTACH = "📎 File it on equipment"
+BUTTON_PRINT_DONE = "✅ Done"
+BUTTON_ASSET_PRINTS = "📐 Prints"
+
+
+def print_too_big(limit_mb: int) -> str:
+    return (
+        f"That file is over {limit_mb} MB — Telegram won't let me download it. "
+        "Send a smaller PDF or a photo of the sheet you need."
+    )
+
+
+def print_rejected(sentence: str) -> str:
+    return f"❌ {escape(sentence)}"
+
+
+def print_analyzing(pages: int, vision: bool) -> str:
+    read = f"Read {pages} page{'s' if pages != 1 else ''}"
+    return f"🔎 {read} — analysing{' the drawing' if vision else ' the text'}…"
+
+
+def print_analysis(
+    file_name: str,
+    summary: str,
+    components: Sequence[str],
+    ratings: Sequence[str],
+    note: str | None,
+    listed: bool,
+) -> str:
+    """The first reply to a print; `listed` = the summary already names devices and ratings."""
+    lines = [f"📐 <b>{escape(file_name)}</b>", escape(summary)]
+    if not listed and components:
+        lines.append(f"<b>Devices:</b> {escape(', '.join(components[:15]))}")
+    if not listed and ratings:
+        lines.append(f"<b>Ratings:</b> {escape(', '.join(ratings[:10]))}")
+    if note:
+        lines.append(f"<i>{escape(note)}</i>")
+    lines.append("")
+    lines.append(PRINT_ASK_HINT)
+    return "\n".join(lines)
+
+
+def print_answer(text: str, pages: Sequence[int], safety: bool) -> str:
+    lines = [escape(text)]
+    if pages:
+        cited = ", ".join(str(page) for page in pages)
+        lines.append(f"📄 {'Pages' if len(pages) > 1 else 'Page'} {cited}")
+    if safety:
+        lines.append(PRINT_SAFETY_REMINDER)
+    return "\n\n".join(lines)
+
+
+def print_opened(file_name: str, summary: str) -> str:
+    return f"📐 <b>{escape(file_name)}</b> is open.\n{escape(summary)}\n\n{PRINT_ASK_HINT}"
+
+
+def print_button(file_name: str, created: datetime, asset_name: str | None) -> str:
+    on = f" · {asset_name}" if asset_name else ""
+    return f"{file_name} · {created:%d %b}{on}"
+
+
+def my_prints_header(count: int) -> str:
+    return f"<b>Your prints</b> ({count}) — tap one to ask about it:"
+
+
+def asset_prints(asset_name: str, count: int) -> str:
+    if not count:
+        return f"No prints on file for <b>{escape(asset_name)}</b> yet."
+    return f"<b>Prints for {escape(asset_name)}</b> ({count}) — tap one to ask about it:"
+
+
+def print_no_asset_match(query: str) -> str:
+    return f"I couldn't find <b>{escape(query)}</b> in the asset list. Type its name or tag."
+
+
+def print_attached(file_name: str, asset_name: str) -> str:
+    return f"📎 <b>{escape(file_name)}</b> is filed on <b>{escape(asset_name)}</b>."
+
+
+def print_attach_failed(asset_name: str, problem: str) -> str:
+    return (
+        f"📎 I noted this print is for <b>{escape(asset_name)}</b>, but the work-order system "
+        f"didn't take the file: {escape(problem)}"
+    )
+
+
+# --- Admin (handlers/admin.py, bot/services/broadcast.py, stats, labels) -------------------
+INVITE_USAGE = "Usage: <code>/invite [basic|pro|enterprise|none] [technician|admin]</code>"
+USER_USAGE = "Usage: <code>/user &lt;email or id&gt;</code>"
+USER_NOT_FOUND = "No user matches that."
+NO_USERS = "No users match."
+BROADCAST_USAGE = (
+    "Usage: <code>/broadcast [tier:basic|pro|enterprise] your message</code>\n"
+    "It goes to every linked, active user (or one tier) after you confirm."
+)
+BROADCAST_NOBODY = "Nobody would receive that: no linked users (in that tier)."
+BROADCAST_CANCELLED = "Broadcast cancelled — nothing was sent."
+BROADCAST_ALREADY = "This broadcast was already confirmed or cancelled."
+BUTTON_SEND = "📢 Send"
+BUTTON_DISABLE = "🚫 Disable"
+BUTTON_ENABLE = "✅ Enable"
+BUTTON_NEW_LINK = "🔗 New invite link"
+BUTTON_MAKE_ADMIN = "Make admin"
+BUTTON_MAKE_TECHNICIAN = "Make technician"
+LABELS_NONE = "No assets match. Try other words, or /labels alone for every asset."
+STATS_CHART_CAPTION = "Work orders opened and closed per day, last 30 days."
+USER_STATUS_LABELS = {"active": "active", "disabled": "disabled"}
+
+
+def invite_created(tier: Tier, role: str, link: str, ttl_days: float) -> str:
+    return (
+        f"🔗 Invite for a new {escape(role)} on <b>{tier.label}</b> — single use, valid "
+        f"{ttl_days:g} days:\n{escape(link)}"
+    )
+
+
+def user_line(user_id: int, name: str, email: str | None, tier: Tier, linked: bool) -> str:
+    who = escape(email) if email else "no e-mail"
+    state = "" if linked else " · not linked yet"
+    return f"#{user_id} {escape(name)} ({who}) · {tier.label}{state}"
+
+
+def users_header(count: int, words: str | None) -> str:
+    matching = f" matching <i>{escape(words)}</i>" if words else ""
+    return f"<b>Users</b>{matching} ({count}):"
+
+
+def user_card(
+    user_id: int,
+    name: str,
+    email: str | None,
+    role: str,
+    tier: Tier,
+    status: str,
+    linked: bool,
+) -> str:
+    return "\n".join(
+        [
+            f"<b>#{user_id} {escape(name)}</b>",
+            f"<b>E-mail:</b> {escape(email) if email else '—'}",
+            f"<b>Role:</b> {escape(role)}",
+            f"<b>Plan:</b> {tier.label}",
+            f"<b>Status:</b> {USER_STATUS_LABELS.get(status, escape(status))}",
+            f"<b>Telegram:</b> {'linked' if linked else 'not linked'}",
+        ]
+    )
+
+
+def new_link_for(name: str, link: str, ttl_days: float) -> str:
+    return f"🔗 New single-use link for {escape(name)} (valid {ttl_days:g} days):\n{escape(link)}"
+
+
+def broadcast_preview(text: str, recipients: int, tier: Tier | None) -> str:
+    audience = f"{tier.label} users" if tier else "all linked users"
+    return (
+        f"<b>Broadcast to {recipients} {audience}</b> — check it, then send:\n\n"
+        f"{broadcast_body(text)}"
+    )
+
+
+def broadcast_body(text: str) -> str:
+    return f"📢 {escape(text)}"
+
+
+def _broadcast_counts(total: int, counts: dict[str, int]) -> str:
+    parts = [f"sent {counts.get('sent', 0)}/{total}"]
+    for state, label in (("skipped", "blocked the bot"), ("failed", "failed"),
+                         ("unknown", "unknown after a restart")):  # fmt: skip
+        if counts.get(state):
+            parts.append(f"{counts[state]} {label}")
+    return ", ".join(parts)
+
+
+def broadcast_progress(total: int, counts: dict[str, int]) -> str:
+    return f"📤 Sending… {_broadcast_counts(total, counts)}"
+
+
+def broadcast_done(total: int, counts: dict[str, int]) -> str:
+    return f"✅ Broadcast finished: {_broadcast_counts(total, counts)}."
+
+
+STATUS_ICONS = {"ok": "✅", "error": "❌", "not configured": "➖"}
+
+
+def service_status(checks: dict[str, tuple[str, str]], metrics: dict[str, object]) -> str:
+    lines = ["<b>Service status</b>"]
+    for name, (status, detail) in checks.items():
+        more = f" — {escape(detail)}" if detail else ""
+        lines.append(f"{STATUS_ICONS.get(status, '•')} {escape(name)}: {escape(status)}{more}")
+    lines.append("")
+    users, active = metrics.get("users", 0), metrics.get("users_active_24h", 0)
+    lines.append(f"Users: {users}, active 24 h: {active}")
+    latency = metrics.get("update_latency_ms")
+    if isinstance(latency, dict) and latency:
+        shown = ", ".join(f"{escape(str(k))} {v} ms" for k, v in latency.items())
+        lines.append(f"Update handling: {shown}")
+    return "\n".join(lines)
+
+
+def _duration(value: timedelta | None) -> str:
+    if value is None:
+        return "—"
+    minutes = int(value.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def stats_summary(
+    *,
+    source: str,
+    opened_today: int | None,
+    opened_week: int | None,
+    closed_today: int | None,
+    closed_week: int | None,
+    backlog: dict[Priority, int],
+    mean_ack: timedelta | None,
+    mean_complete: timedelta | None,
+    active_24h: int,
+    active_7d: int,
+    top_assets: Sequence[tuple[str, int]],
+) -> str:
+    lines = [
+        "<b>Work orders</b> (UTC)",
+        f"Opened: today {_count(opened_today)}, this week {_count(opened_week)}",
+        f"Closed: today {_count(closed_today)}, this week {_count(closed_week)}",
+        f"<b>Open backlog:</b> {sum(backlog.values())}",
+    ]
+    for priority in reversed(list(Priority)):
+        lines.append(f"  {PRIORITY_LABELS[priority]}: {backlog.get(priority, 0)}")
+    lines.append(f"Mean time to acknowledge: {_duration(mean_ack)}")
+    lines.append(f"Mean time to complete: {_duration(mean_complete)}")
+    lines.append(f"<b>Active users:</b> 24 h {active_24h}, 7 days {active_7d}")
+    if top_assets:
+        lines.append("<b>Top assets</b> (30 days):")
+        lines.extend(f"  {escape(name)}: {n}" for name, n in top_assets)
+    if source != "local":
+        lines.append(f"<i>From {escape(source)}: closed counts and times are not available.</i>")
+    return "\n".join(lines)
+
+
+def labels_caption(count: int, link: str | None) -> str:
+    first = f"\nFirst one opens {escape(link)}" if link else ""
+    return f"🏷 {count} QR label{'s' if count != 1 else ''} — print on A4.{first}"

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import common, fallback, start
+from handlers import admin, billing, common, fallback, prints, start, work_orders
 
 
 def get_routers() -> list[Router]:
-    return [start.create_router(), common.create_router(), fallback.create_router()]
+    return [
+        start.create_router(),
+        common.create_router(),
+        # Before anything that takes free text: non-admins get "not allowed" for admin commands.
+        admin.create_router(),
+        billing.create_router(),
+        # Before the work-order router: /print files, print sessions and documents.
+        prints.create_router(),
+        work_orders.create_router(),
+        fallback.create_router(),
+    ]

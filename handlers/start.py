@@ -11,6 +11,7 @@ from bot import texts
 from bot.services.onboarding import OnboardingService, RedeemOutcome, UserView
 from bot.states import Profile
 from bot.throttle import ReplyThrottle
+from handlers.asset_links import start_from_asset_label
 from handlers.common import answer_stranger
 
 REFUSALS = {
@@ -85,6 +86,10 @@ async def profile_location(
 
 def create_router() -> Router:
     router = Router(name=__name__)
+    # QR asset labels (`a_<token>`) first; unknown `a_` payloads fall through to invites.
+    router.message.register(
+        start_from_asset_label, CommandStart(deep_link=True, magic=F.args.startswith("a_"))
+    )
     router.message.register(start_with_token, CommandStart(deep_link=True))
     router.message.register(start_plain, CommandStart())
     router.message.register(profile_name, Profile.name, F.text, ~F.text.startswith("/"))

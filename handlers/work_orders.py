@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -14,10 +14,11 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import keyboards, texts
-from bot.domain import AssetCandidate, Priority, Tier, WorkOrderSource, WorkOrderStatus
+from bot.domain import AssetCandidate, Priority, WorkOrderSource, WorkOrderStatus
 from bot.keyboards import AssetAction, AssetPick, DraftAction, WorkOrderAction
 from bot.services.asset_search import is_clear_winner, plausible
 from bot.services.onboarding import UserView
+from bot.services.tiers import Feature, TierGate
 from bot.services.work_orders import (
     WORK_ORDER_NUMBER,
     Draft,
@@ -30,6 +31,7 @@ from bot.services.work_orders import (
 )
 from bot.settings import Settings
 from bot.states import Report, WorkUpdate
+from handlers.billing import answer_refusal
 from integrations.cmms.port import CmmsError, CmmsPort, WorkOrder
 from integrations.speech import Transcriber, TranscriptionFailed
 
@@ -168,16 +170,20 @@ def outcome_text(outcome: WriteOutcome, done: Callable[[WorkOrder], str]) -> str
     return texts.SAVED_WILL_SYNC
 
 
-def has_plan(user: UserView) -> bool:
-    return user.tier.rank >= Tier.BASIC.rank
+async def refused(message: Message, user: UserView, tiers: TierGate, feature: Feature) -> bool:
+    """Tell a user whose plan doesn't include `feature` how to get it; True when refused."""
+    refusal = tiers.check(user.tier, feature)
+    if refusal is None:
+        return False
+    await answer_refusal(message, refusal)
+    return True
 
 
 # --- reports --------------------------------------------------------------------------------
 async def text_report(
-    message: Message, state: FSMContext, intake: WorkOrderIntake, user: UserView
+    message: Message, state: FSMContext, intake: WorkOrderIntake, user: UserView, tiers: TierGate
 ) -> None:
-    if not has_plan(user):
-        await message.answer(texts.WORK_ORDERS_NEED_BASIC)
+    if await refused(message, user, tiers, Feature.WORK_ORDERS):
         return
     assert message.text is not None
     await message.bot.send_chat_action(message.chat.id, ChatAction.TYPING)  # type: ignore[union-attr]
@@ -194,10 +200,12 @@ async def voice_report(
     user: UserView,
     settings: Settings,
     transcriber: Transcriber | None,
+    tiers: TierGate,
 ) -> None:
     assert message.voice is not None
-    if not has_plan(user):
-        await message.answer(texts.WORK_ORDERS_NEED_BASIC)
+    if await refused(message, user, tiers, Feature.WORK_ORDERS) or await refused(
+        message, user, tiers, Feature.VOICE
+    ):
         return
     if transcriber is None:
         await message.answer(texts.VOICE_DISABLED)
@@ -235,20 +243,33 @@ async def voice_report(
 
 
 class AlbumCollector:
-    """Telegram sends an album as separate messages; gather them into one report."""
+    """Telegram sends an album as separate messages; gather them into one report.
+
+    The album is processed by a task after a short settle time, outside the update that
+    started it: event isolation serialises a chat's updates, so waiting inside the handler
+    would hold back the very messages it waits for."""
 
     def __init__(self) -> None:
         self._albums: dict[str, list[Message]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def add(self, message: Message) -> bool:
-        """True for the album's first message (whose handler processes the whole album)."""
+    def add(self, message: Message, process: Callable[[list[Message]], Awaitable[None]]) -> None:
         assert message.media_group_id is not None
-        first = message.media_group_id not in self._albums
-        self._albums.setdefault(message.media_group_id, []).append(message)
-        return first
+        group = message.media_group_id
+        if group in self._albums:
+            self._albums[group].append(message)
+            return
+        self._albums[group] = [message]
+        task = asyncio.create_task(self._settle_then(group, process))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def take(self, media_group_id: str) -> list[Message]:
-        return sorted(self._albums.pop(media_group_id, []), key=lambda m: m.message_id)
+    async def _settle_then(
+        self, group: str, process: Callable[[list[Message]], Awaitable[None]]
+    ) -> None:
+        await asyncio.sleep(ALBUM_SETTLE_S)
+        parts = sorted(self._albums.pop(group, []), key=lambda m: m.message_id)
+        await process(parts)
 
 
 async def photo_report(
@@ -257,32 +278,33 @@ async def photo_report(
     intake: WorkOrderIntake,
     user: UserView,
     albums: AlbumCollector,
+    tiers: TierGate,
 ) -> None:
-    if not has_plan(user):
-        await message.answer(texts.WORK_ORDERS_NEED_BASIC)
+    if await refused(message, user, tiers, Feature.WORK_ORDERS):
         return
-    parts = [message]
-    if message.media_group_id is not None:
-        if not albums.add(message):
+
+    async def report(parts: list[Message]) -> None:
+        photo_ids = [part.photo[-1].file_id for part in parts if part.photo]
+        caption = next((part.caption for part in parts if part.caption), None)
+        if caption is None:
+            await state.set_state(Report.describing)
+            await state.update_data(photo_file_ids=photo_ids)
+            await parts[0].answer(texts.ASK_WHAT_IS_WRONG)
             return
-        await asyncio.sleep(ALBUM_SETTLE_S)
-        parts = albums.take(message.media_group_id)
-    photo_ids = [part.photo[-1].file_id for part in parts if part.photo]
-    caption = next((part.caption for part in parts if part.caption), None)
-    if caption is None:
-        await state.set_state(Report.describing)
-        await state.update_data(photo_file_ids=photo_ids)
-        await message.answer(texts.ASK_WHAT_IS_WRONG)
-        return
-    await begin_report(
-        parts[0],
-        state,
-        intake,
-        user,
-        text=caption,
-        source=WorkOrderSource.TELEGRAM_TEXT,
-        photo_file_ids=photo_ids,
-    )
+        await begin_report(
+            parts[0],
+            state,
+            intake,
+            user,
+            text=caption,
+            source=WorkOrderSource.TELEGRAM_TEXT,
+            photo_file_ids=photo_ids,
+        )
+
+    if message.media_group_id is None:
+        await report([message])
+    else:
+        albums.add(message, report)
 
 
 async def described(
@@ -399,9 +421,6 @@ async def create(
         new_work_order(draft, reporter_email=user.email), user_id=user.id, chat_id=draft.chat_id
     )
     await finish_report(state, draft)
-    await show(
-        callback, outcome_text(outcome, lambda wo: texts.work_order_created(wo.number, wo.url))
-    )
     if outcome.work_order is not None:
         for file_id in draft.photo_file_ids:
             photo = await bot.download(file_id)
@@ -412,6 +431,9 @@ async def create(
                 mime_type="image/jpeg",
                 work_order_id=outcome.work_order.id,
             )
+    await show(
+        callback, outcome_text(outcome, lambda wo: texts.work_order_created(wo.number, wo.url))
+    )
 
 
 async def title_edited(message: Message, state: FSMContext) -> None:
@@ -598,7 +620,7 @@ async def show_asset_card(target: Target, cmms: CmmsPort, asset_id: str) -> None
     await show(
         target,
         texts.asset_details(asset, open_orders, len(prints)),
-        keyboards.asset_card(asset.id),
+        keyboards.asset_card(asset.id, len(prints)),
     )
 
 
@@ -643,7 +665,8 @@ async def _reply_or_report(
     user: UserView,
     cmms: CmmsPort,
     writer: WorkOrderWriter,
+    tiers: TierGate,
 ) -> None:
     if await reply_to_card(message, user, cmms, writer):
         return
-    await text_report(message, state, intake, user)
+    await text_report(message, state, intake, user, tiers)

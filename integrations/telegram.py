@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -71,8 +72,32 @@ class TelegramOutbox:
     def __init__(self, bot: Bot, uow: UnitOfWorkFactory) -> None:
         self._bot = bot
         self._uow = uow
+        # One delivery pass at a time in this process (the scheduler and after-commit kicks),
+        # so a row is never picked up twice here; PostgreSQL's SKIP LOCKED covers instances.
+        self._lock = asyncio.Lock()
+        self._kicks: set[asyncio.Task[int]] = set()
+
+    def trigger(self) -> None:
+        """Deliver what is due now, in the background (call right after a commit)."""
+        task = asyncio.create_task(self.deliver_due())
+        self._kicks.add(task)
+        task.add_done_callback(self._kick_done)
+
+    def _kick_done(self, task: asyncio.Task[int]) -> None:
+        self._kicks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("outbox delivery failed: %s", type(task.exception()).__name__)
+
+    async def wait_triggered(self) -> None:
+        """Let background deliveries finish (shutdown, tests)."""
+        while self._kicks:
+            await asyncio.gather(*self._kicks, return_exceptions=True)
 
     async def deliver_due(self, limit: int = 50) -> int:
+        async with self._lock:
+            return await self._deliver_due(limit)
+
+    async def _deliver_due(self, limit: int) -> int:
         sent = 0
         async with self._uow() as uow:
             for message in await uow.outbox.due(utcnow(), limit):

@@ -12,6 +12,15 @@ from storage.repositories import (
     OutboxRepository,
     UserRepository,
 )
+from storage.repositories.admin import (
+    AdminStatsRepository,
+    AlertRepository,
+    AssetLinkRepository,
+    BroadcastRepository,
+)
+from storage.repositories.billing import BillingRepository
+from storage.repositories.cmms import CmmsRepository, WorkOrderRequestRepository
+from storage.repositories.prints import PrintRepository
 
 
 class UnitOfWork:
@@ -28,6 +37,14 @@ class UnitOfWork:
         self.tokens = OnboardingTokenRepository(self.session)
         self.audit = AuditRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.cmms = CmmsRepository(self.session)
+        self.work_order_requests = WorkOrderRequestRepository(self.session)
+        self.billing = BillingRepository(self.session)
+        self.prints = PrintRepository(self.session)
+        self.broadcasts = BroadcastRepository(self.session)
+        self.asset_links = AssetLinkRepository(self.session)
+        self.alerts = AlertRepository(self.session)
+        self.admin_stats = AdminStatsRepository(self.session)
         return self
 
     async def __aexit__(

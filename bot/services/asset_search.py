@@ -209,7 +209,6 @@ class _Entry:
     words: tuple[str, ...]
     aliases: tuple[str, ...]
     designators: tuple[str, ...]  # name and tag numbers, name letters
-    pairs: tuple[str, ...]  # name and tag pairs
     context_words: tuple[str, ...]  # location and category words
     place_pairs: tuple[str, ...]  # location pairs such as "line#3", "building#a"
     tag_key: str | None
@@ -289,7 +288,6 @@ class AssetIndex:
             words=self._share(name.words),
             aliases=self._share(_acronyms(name.words)),
             designators=self._share(tuple(dict.fromkeys(name.designators + tag_numbers))),
-            pairs=self._share(tuple(self._share(pair) for pair in name.pairs)),
             context_words=context_words,
             place_pairs=place_pairs,
             tag_key=_tag_key(record.tag) if record.tag else None,
@@ -381,7 +379,8 @@ class AssetIndex:
         for size in range(1, _TAG_WINDOW + 1):
             for start in range(len(chunks) - size + 1):
                 key = _tag_key(" ".join(chunks[start : start + size]))
-                if any(ch.isdigit() for ch in key):  # "P-003" inside a sentence, not "pump"
+                # "P-003" inside a sentence; not "pump", nor "2" from "for 2 days".
+                if any(ch.isdigit() for ch in key) and any(ch.isalpha() for ch in key):
                     tag_keys.add(key)
         if whole_query_is_name:
             tag_keys.add(_tag_key(text))
@@ -422,7 +421,7 @@ class AssetIndex:
     def _add_acronym_groups(self, query: _Query) -> None:
         """ "air handling unit 2" should also find an asset named "AHU-2"."""
         tokens = [word.token for word in query.words]
-        for size in range(2, 5):
+        for size in range(3, 5):  # two initials collide too often ("conveyor line" → "cl")
             for start in range(len(tokens) - size + 1):
                 alias = "".join(token[0] for token in tokens[start : start + size])
                 if alias in self._word_postings:
@@ -560,7 +559,6 @@ def _score(entry: _Entry, query: _Query) -> float:
     text = 0.5 * text + 0.5 * query_coverage if text > 0 else 0.0
     unnumbered = text * (0.9 if entry.designators else 1.0)  # which one of several is unknown
 
-    place_bonus = 0.05 if query.pairs.intersection(entry.place_pairs) else 0.0
     if not query.designators:
         raw = unnumbered
     else:
@@ -577,7 +575,24 @@ def _score(entry: _Entry, query: _Query) -> float:
             raw = unnumbered  # the numbers were about something else ("down for 2 days")
     if text == 0:
         raw *= 0.5  # a bare number or place is weak evidence
-    return min(100.0, 100.0 * (raw + place_bonus))
+    return _placed(100.0 * raw, entry, query, own_words)
+
+
+def _placed(score: float, entry: _Entry, query: _Query, own_words: set[str]) -> float:
+    """Lift an asset whose place the query names ("on line 3", "building b"); lower one whose
+    place contradicts it (the query says line 3, the asset is on line 1)."""
+    if not entry.place_pairs:
+        return score
+    # Pairs headed by the asset's own name words ("belt line 5") are about the name, not a place.
+    place_pairs = [pair for pair in query.pairs if pair.partition("#")[0] not in own_words]
+    if not place_pairs:
+        return score
+    if any(pair in entry.place_pairs for pair in place_pairs):
+        return min(100.0, score + 5.0)
+    entry_heads = {pair.partition("#")[0] for pair in entry.place_pairs}
+    if any(pair.partition("#")[0] in entry_heads for pair in place_pairs):
+        return score * 0.8
+    return score
 
 
 def _contradicts(entry: _Entry, query: _Query, own_words: set[str]) -> bool:
@@ -626,15 +641,13 @@ def _query_coverage(entry: _Entry, query: _Query, own_words: set[str]) -> float:
 def _designator_match(value: str, head: str | None, entry: _Entry, own_words: set[str]) -> float:
     """1.0 when the asset carries this number for the same thing, 0.6 when it carries the number
     but the query tied it to something else ("pump on line 3" vs "Pump 3"), else 0."""
-    if head is not None:
-        pair = f"{head}#{value}"
-        if pair in entry.pairs or pair in entry.place_pairs:
-            return 1.0
+    if head is not None and head in own_words:  # "line 5" names Conveyor Belt Line 5 itself
+        return 1.0 if value in entry.designators else 0.0
+    if head is not None and f"{head}#{value}" in entry.place_pairs:
+        return 1.0
     if value not in entry.designators:
         return 0.0
-    if head is None or head in own_words:
-        return 1.0
-    return 0.6
+    return 1.0 if head is None else 0.6
 
 
 # ---------------------------------------------------------------- decisions

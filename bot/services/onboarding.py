@@ -124,9 +124,13 @@ class OnboardingService:
         )
         return user, created
 
-    async def issue_token(self, uow: UnitOfWork, user: User, *, actor: str) -> str:
-        """A fresh single-use onboarding token for `user`; only its hash is stored."""
-        token = secrets.token_urlsafe(TOKEN_BYTES)
+    async def issue_token(
+        self, uow: UnitOfWork, user: User, *, actor: str, token: str | None = None
+    ) -> str:
+        """A fresh single-use onboarding token for `user`; only its hash is stored.
+
+        `token` lets a caller supply a value it can derive again (billing's checkout link)."""
+        token = token or secrets.token_urlsafe(TOKEN_BYTES)
         await uow.tokens.add(
             OnboardingToken(
                 token_hash=hash_token(token),

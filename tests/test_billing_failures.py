@@ -1,0 +1,143 @@
+"""Issue 4, acceptance 5–6: a failure while applying leaves nothing half-written and the
+redelivery succeeds; billing messages survive a Telegram outage and go out exactly once."""
+
+# ruff: noqa: F811  (fixtures imported from tests.billing_support are used as arguments)
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.services.onboarding import OnboardingService
+from storage.models import OutboxMessage, utcnow
+from tests.billing_support import (  # noqa: F401  (fixtures)
+    billing_rivet,
+    checkout_completed,
+    deliver,
+    fake_stripe,
+    invoice_event,
+    linked_user,
+    row_counts,
+    subscription_event,
+)
+from tests.conftest import RivetHarness
+
+
+async def test_a_failure_while_applying_writes_nothing_and_the_redelivery_succeeds(
+    billing_rivet: RivetHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    rivet = billing_rivet
+    before = await row_counts(rivet)
+    real_issue_token = OnboardingService.issue_token
+    failures = {"left": 1}
+
+    async def failing_issue_token(self: OnboardingService, *args: Any, **kwargs: Any) -> str:
+        # By now the user, customer, subscription and audit rows are flushed in the transaction.
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("injected failure while applying")
+        return await real_issue_token(self, *args, **kwargs)
+
+    monkeypatch.setattr(OnboardingService, "issue_token", failing_issue_token)
+    checkout = checkout_completed(email="cy@example.com")
+    caplog.set_level(logging.ERROR)
+    status, body = await deliver(rivet, checkout)
+    assert status == 500
+    assert body["error"]["code"] == "internal_error"
+    assert "injected" not in body["error"]["message"]
+    assert await row_counts(rivet) == before  # no user, event, subscription, token or audit
+
+    status, body = await deliver(rivet, checkout)  # Stripe's redelivery
+    assert (status, body["outcome"]) == (200, "applied")
+    async with rivet.runtime.services.uow() as uow:
+        user = await uow.users.by_email("cy@example.com")
+        assert user is not None and user.tier == "pro"
+        assert await uow.billing.event_seen(checkout["id"])
+
+
+async def test_payment_failed_during_a_telegram_outage_is_delivered_once_it_is_back(
+    billing_rivet: RivetHarness,
+) -> None:
+    rivet = billing_rivet
+    user_id, chat = await linked_user(rivet, 9001, "ada@example.com")
+    await deliver(rivet, checkout_completed(user_id=user_id))
+    await chat.wait_for_message("Your plan is now")
+    outbox = rivet.runtime.outbox
+    assert outbox is not None
+
+    rivet.emulator.set_outage(True)
+    failed = invoice_event()
+    status, _ = await deliver(rivet, failed)
+    assert status == 200  # the webhook never waits for Telegram
+    await outbox.wait_triggered()
+    async with rivet.runtime.services.uow() as uow:
+        message = await uow.session.scalar(
+            select(OutboxMessage).where(OutboxMessage.dedup_key.like("stripe:invoice_failed:%"))
+        )
+        assert message is not None and message.sent_at is None and message.failed_at is None
+        assert message.attempts >= 1 and message.next_attempt_at > utcnow()
+    # Redelivered by Stripe during the outage: still one queued message.
+    await deliver(rivet, failed)
+
+    rivet.emulator.set_outage(False)
+    async with rivet.runtime.services.uow() as uow:  # the backoff has elapsed
+        await uow.session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+        await uow.commit()
+    await asyncio.gather(outbox.deliver_due(), outbox.deliver_due())  # scheduler + a kick
+    await outbox.deliver_due()
+    notice = await chat.wait_for_message("didn't go through")
+    assert "49.00 USD" in notice.text and "We'll try again on" in notice.text
+    buttons = [button for row in notice.buttons for button in row]
+    assert buttons and buttons[0].value == "https://invoice.stripe.com/i/acct_123/test_abc"
+    await asyncio.sleep(0.2)
+    assert len([m for m in chat.messages() if "didn't go through" in m.text]) == 1
+
+    # invoice.paid clears it and says so.
+    status, _ = await deliver(rivet, invoice_event("invoice.paid"))
+    assert status == 200
+    await chat.wait_for_message("payment went through")
+    async with rivet.runtime.services.uow() as uow:
+        sub = await uow.billing.subscription("sub_1Q0000000000001")
+        assert sub is not None and sub.unpaid_invoice_id is None
+
+
+async def test_a_429_retry_after_is_honoured(billing_rivet: RivetHarness) -> None:
+    rivet = billing_rivet
+    user_id, chat = await linked_user(rivet, 9101, "ada@example.com")
+    outbox = rivet.runtime.outbox
+    assert outbox is not None
+    rivet.emulator.fail_next("sendMessage", 429, "Too Many Requests: retry after 30", 30)
+    await deliver(rivet, checkout_completed(user_id=user_id))
+    await outbox.wait_triggered()
+    async with rivet.runtime.services.uow() as uow:
+        message = await uow.session.scalar(select(OutboxMessage))
+        assert message is not None and message.sent_at is None
+        wait = message.next_attempt_at - utcnow()
+        assert timedelta(seconds=25) < wait <= timedelta(seconds=30)
+    assert await outbox.deliver_due() == 0  # not due yet: nothing is sent early
+    async with rivet.runtime.services.uow() as uow:
+        await uow.session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+        await uow.commit()
+    assert await outbox.deliver_due() == 1
+    await chat.wait_for_message("Your plan is now")
+
+
+async def test_the_outbox_job_is_scheduled(billing_rivet: RivetHarness) -> None:
+    jobs = {job.id for job in billing_rivet.runtime.scheduler.get_jobs()}
+    assert {"telegram_outbox", "billing_grace"} <= jobs
+
+
+async def test_subscription_messages_use_the_outbox_too(billing_rivet: RivetHarness) -> None:
+    rivet = billing_rivet
+    user_id, chat = await linked_user(rivet, 9201, "ada@example.com")
+    await deliver(rivet, checkout_completed(user_id=user_id))
+    await deliver(rivet, subscription_event("customer.subscription.deleted", status="canceled"))
+    await chat.wait_for_message("subscription has ended")
+    async with rivet.runtime.services.uow() as uow:
+        keys = [m.dedup_key for m in await uow.session.scalars(select(OutboxMessage))]
+    assert any(k.startswith("stripe:ended:") for k in keys)
