@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiogram.exceptions import TelegramAPIError
 
+from bot import texts
 from bot.domain import Role, Tier
 from bot.logs import setup_logging
 from bot.runtime import EXIT_CONFIG, StartupError, create_app
@@ -66,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
     try:
         if args.command == "run":
+            if settings.telegram_bot_token is None:
+                raise StartupError(texts.NO_BOT_TOKEN)
             return asyncio.run(create_app(settings).serve())
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))

@@ -30,7 +30,7 @@ from bot.throttle import MemoryThrottle, RedisThrottle, ReplyThrottle
 from handlers import get_routers
 from handlers.work_orders import AlbumCollector
 from integrations.cmms.factory import create_cmms
-from integrations.cmms.port import CmmsPort
+from integrations.cmms.port import CmmsError, CmmsPort
 from integrations.speech import Transcriber, create_transcriber
 from integrations.stripe_api import StripeGateway
 from storage.db import Database
@@ -155,7 +155,9 @@ def create_fsm_storage(services: AppServices) -> tuple[BaseStorage, BaseEventIso
             key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True),
         )
         return storage, storage.create_isolation()
-    return DatabaseStorage(services.database.sessionmaker), SimpleEventIsolation()
+    return DatabaseStorage(
+        services.database.sessionmaker, services.database.dialect
+    ), SimpleEventIsolation()
 
 
 def create_dispatcher(services: AppServices, *, extra_routers: Sequence[Router] = ()) -> Dispatcher:
@@ -176,7 +178,12 @@ def create_dispatcher(services: AppServices, *, extra_routers: Sequence[Router] 
         transcriber=None,
     )
     dispatcher.update.outer_middleware(
-        UpdateTrackingMiddleware(services.dedup, services.in_flight, services.latency)
+        UpdateTrackingMiddleware(
+            # Polling confirms each update by offset, so only webhooks see redeliveries.
+            services.dedup if services.settings.webhook_mode else None,
+            services.in_flight,
+            services.latency,
+        )
     )
     dispatcher.update.outer_middleware(
         CurrentUserMiddleware(services.onboarding, frozenset(services.settings.admin_telegram_ids))
@@ -190,13 +197,16 @@ def create_dispatcher(services: AppServices, *, extra_routers: Sequence[Router] 
 async def create_voice_transcriber(services: AppServices) -> Transcriber | None:
     """SPEECH_BACKEND's transcriber, primed with the asset names technicians will say."""
     settings = services.settings
-    assets = await services.cmms.list_assets(limit=5000)
+    try:
+        names = [asset.name for asset in await services.cmms.list_assets(limit=5000)]
+    except CmmsError:
+        names = []  # the CMMS being down must not stop the bot from starting
     return create_transcriber(
         backend=settings.speech_backend,
         openai_api_key=_secret(settings.openai_api_key),
         openai_base_url=settings.openai_base_url,
         transcribe_model=settings.openai_transcribe_model,
-        vocabulary=[asset.name for asset in assets],
+        vocabulary=names,
     )
 
 

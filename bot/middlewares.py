@@ -51,7 +51,7 @@ class UpdateTrackingMiddleware(BaseMiddleware):
     """Outermost: drop redeliveries, count in-flight updates, measure handling time."""
 
     def __init__(
-        self, dedup: UpdateDeduplicator, in_flight: InFlight, latency: LatencyRecorder
+        self, dedup: UpdateDeduplicator | None, in_flight: InFlight, latency: LatencyRecorder
     ) -> None:
         self._dedup = dedup
         self._in_flight = in_flight
@@ -60,14 +60,15 @@ class UpdateTrackingMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         bot: Bot = data["bot"]
-        if not await self._dedup.claim(bot.id, event.update_id):
+        if self._dedup is not None and not await self._dedup.claim(bot.id, event.update_id):
             return None
         self._in_flight.enter()
         started = time.perf_counter()
         try:
             return await handler(event, data)
         except BaseException:
-            await asyncio.shield(self._dedup.release(bot.id, event.update_id))
+            if self._dedup is not None:
+                await asyncio.shield(self._dedup.release(bot.id, event.update_id))
             raise
         finally:
             self._latency.record(time.perf_counter() - started)

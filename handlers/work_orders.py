@@ -100,8 +100,9 @@ async def begin_report(
     draft.photo_file_ids.extend(photo_file_ids or data.get("photo_file_ids", []))
     if preset:
         draft = draft.with_asset(AssetCandidate(**preset))
-    await state.set_data({k: v for k, v in data.items() if k == "last_asset"})
-    await save_draft(state, draft)
+    # A new report replaces whatever was in progress; only the remembered asset stays.
+    kept = {k: v for k, v in data.items() if k == "last_asset"}
+    await state.set_data({**kept, "draft": draft.to_state()})
     if draft.asset_id is None and understanding.candidates:
         await state.set_state(Report.choosing_asset)
         await target.answer(
@@ -136,7 +137,8 @@ async def check_duplicate_then_confirm(
 
 async def show_card(target: Target, state: FSMContext, draft: Draft) -> None:
     await state.set_state(Report.confirming)
-    await save_draft(state, draft)
+    if await load_draft(state) != draft:  # a read from the cache; writes cost a commit
+        await save_draft(state, draft)
     await show(target, card_text(draft), keyboards.confirmation(draft.message_id))
 
 
@@ -186,7 +188,6 @@ async def text_report(
     if await refused(message, user, tiers, Feature.WORK_ORDERS):
         return
     assert message.text is not None
-    await message.bot.send_chat_action(message.chat.id, ChatAction.TYPING)  # type: ignore[union-attr]
     await begin_report(
         message, state, intake, user, text=message.text, source=WorkOrderSource.TELEGRAM_TEXT
     )

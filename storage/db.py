@@ -27,8 +27,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # One connection: SQLite takes one writer at a time anyway, and queueing in the pool is
+        # far cheaper than connections spinning in SQLite's busy handler (long latency tails).
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url,
+            echo=echo,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=30,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine

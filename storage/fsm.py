@@ -1,50 +1,82 @@
-"""aiogram FSM storage in Rivet's own database, so conversations survive restarts."""
+"""aiogram FSM storage in Rivet's own database, so conversations survive restarts.
+
+It is the storage of a single instance (several instances use Redis), so this process is the
+only writer and may keep a read cache: reads cost nothing, every write goes to the database."""
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import FsmRecord
+from storage.models import FsmRecord, utcnow
+
+CACHE_SIZE = 10_000
+Entry = tuple[str | None, dict[str, Any]]
 
 
 class DatabaseStorage(BaseStorage):
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self._sessionmaker = sessionmaker
+        self._insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         self._keys = DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
+        self._cache: OrderedDict[str, Entry] = OrderedDict()
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
-        await self._write(key, state=value)
+        _, data = await self._entry(key)
+        await self._write(key, (value, data))
 
     async def get_state(self, key: StorageKey) -> str | None:
-        record = await self._read(key)
-        return record.state if record else None
+        return (await self._entry(key))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        await self._write(key, data=dict(data))
+        state, _ = await self._entry(key)
+        await self._write(key, (state, copy.deepcopy(dict(data))))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        record = await self._read(key)
-        return dict(record.data) if record else {}
+        return copy.deepcopy((await self._entry(key))[1])
 
     async def close(self) -> None:
         """The database is closed by its owner, not by the dispatcher."""
 
-    async def _read(self, key: StorageKey) -> FsmRecord | None:
-        async with self._sessionmaker() as session:
-            return await session.get(FsmRecord, self._keys.build(key))
+    async def _entry(self, key: StorageKey) -> Entry:
+        storage_key = self._keys.build(key)
+        entry = self._cache.get(storage_key)
+        if entry is None:
+            async with self._sessionmaker() as session:
+                record = await session.get(FsmRecord, storage_key)
+            entry = (record.state, dict(record.data)) if record else (None, {})
+            self._remember(storage_key, entry)
+        else:
+            self._cache.move_to_end(storage_key)
+        return entry
 
-    async def _write(self, key: StorageKey, **fields: Any) -> None:
-        async with self._sessionmaker() as session, session.begin():
-            storage_key = self._keys.build(key)
-            record = await session.get(FsmRecord, storage_key, with_for_update=True)
-            if record is None:
-                record = FsmRecord(key=storage_key, state=None, data={})
-                session.add(record)
-            for name, value in fields.items():
-                setattr(record, name, value)
+    async def _write(self, key: StorageKey, entry: Entry) -> None:
+        storage_key = self._keys.build(key)
+        state, data = entry
+        async with self._sessionmaker() as session:
+            now = utcnow()
+            statement = self._insert(FsmRecord).values(
+                key=storage_key, state=state, data=data, updated_at=now
+            )
+            statement = statement.on_conflict_do_update(
+                index_elements=[FsmRecord.key],
+                set_={"state": state, "data": data, "updated_at": now},
+            )
+            await session.execute(statement)
+            await session.commit()
+        self._remember(storage_key, entry)
+
+    def _remember(self, storage_key: str, entry: Entry) -> None:
+        self._cache[storage_key] = entry
+        self._cache.move_to_end(storage_key)
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)

@@ -379,8 +379,19 @@ async def test_print_filed_on_asset_shows_on_card_and_in_cmms(rivet: RivetHarnes
     await dana.wait_for_message("2 prints on file", timeout=15)
     assert len(await cmms.asset_files(pump.id)) == 2
 
+    # The asset card reached through /asset (the work-order flow) counts and lists them too.
+    await dana.send_command("print", "done")
+    await dana.wait_for_message("Print closed")
+    await dana.send_command("asset", "pump 3")
+    await dana.wait_for_message("Which equipment")
+    await dana.press("Pump 3 (P-003)")
+    await dana.wait_for_message("2 prints on file", timeout=15)
+    await dana.press("📐 Prints")
+    listing = await dana.wait_for_message("Prints for Pump 3</b> (2)")
+
     # The asset's print list opens a print for questions; /prints is per technician.
-    await dana.press(listing.buttons[0][0].value or "", listing.message_id)
+    [panel_button] = [row[0] for row in listing.buttons if row[0].text.startswith("panel.pdf")]
+    await dana.press(panel_button.value or "", listing.message_id)
     await dana.wait_for_message("panel.pdf</b> is open")
     await dana.send_text("what is XFMR-1?")
     await dana.wait_for_message("XFMR-1 appears on page 1", timeout=15)

@@ -126,7 +126,7 @@ async def test_no_secret_appears_in_any_log_line(
         await user.send_command("start", args="bogus_token_value")
         await user.wait_for_message("invite link", timeout=40)
         process.send_signal(signal.SIGTERM)
-        rest, _ = await asyncio.wait_for(process.communicate(), 20)
+        _, rest = await asyncio.wait_for(process.communicate(), 20)
     finally:
         if process.returncode is None:
             process.kill()
