@@ -399,7 +399,7 @@ async def draft_action(
         outcome = await writer.submit_note(
             callback_data.value,
             draft.description,
-            author_email=user.email,
+            author_email=user.cmms_identity,
             user_id=user.id,
             chat_id=draft.chat_id,
         )
@@ -419,7 +419,9 @@ async def create(
     draft: Draft,
 ) -> None:
     outcome = await writer.submit_create(
-        new_work_order(draft, reporter_email=user.email), user_id=user.id, chat_id=draft.chat_id
+        new_work_order(draft, reporter_email=user.cmms_identity),
+        user_id=user.id,
+        chat_id=draft.chat_id,
     )
     await finish_report(state, draft)
     if outcome.work_order is not None:
@@ -446,8 +448,8 @@ async def title_edited(message: Message, state: FSMContext) -> None:
 
 # --- my work --------------------------------------------------------------------------------
 async def my_open_work(cmms: CmmsPort, user: UserView) -> list[WorkOrder]:
-    assigned = await cmms.list_open_work_orders(assigned_to_email=user.email)
-    created = await cmms.list_open_work_orders(created_by_email=user.email)
+    assigned = await cmms.list_open_work_orders(assigned_to_email=user.cmms_identity)
+    created = await cmms.list_open_work_orders(created_by_email=user.cmms_identity)
     unique = {order.id: order for order in [*assigned, *created]}
     return order_by_urgency(list(unique.values()))
 
@@ -544,7 +546,11 @@ async def apply_update(
 ) -> None:
     if step == WorkUpdate.note.state:
         outcome = await writer.submit_note(
-            work_order_id, text, author_email=user.email, user_id=user.id, chat_id=message.chat.id
+            work_order_id,
+            text,
+            author_email=user.cmms_identity,
+            user_id=user.id,
+            chat_id=message.chat.id,
         )
         await message.answer(outcome_text(outcome, lambda wo: texts.note_added(wo.number)))
         return

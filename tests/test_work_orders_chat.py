@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from bot.domain import Priority, Tier, WorkOrderSource, WorkOrderStatus
 from bot.emulator import EmulatedUser
 from integrations.cmms.local import LocalCmms
 from integrations.cmms.port import WorkOrder
+from storage.models import User
 from tests.conftest import RivetHarness
+from tests.fakes.openai_server import FakeOpenAI
 
 DATA = Path(__file__).parent / "data"
 
@@ -203,3 +208,99 @@ async def test_reply_done_to_a_card_completes_it(rivet: RivetHarness) -> None:
     done = await rivet.runtime.services.cmms.get_work_order(order.id)
     assert done.status is WorkOrderStatus.COMPLETE
     assert any("replaced the seal" in note.text for note in done.notes)
+
+
+async def test_my_work_shows_only_my_orders_even_without_an_email(rivet: RivetHarness) -> None:
+    await seed(rivet, ("Pump 3", "P-003"), ("Boiler 2", "B-002"))
+    dana = await technician(rivet, 9010)
+    await dana.send_text("pump 3 is leaking oil")
+    await dana.wait_for_message("New work order")
+    await dana.press("✅ Create")
+    await dana.wait_for_message("created")
+    services = rivet.runtime.services
+    async with services.uow() as uow:  # an invited technician who never gave an e-mail
+        invited = await uow.users.add(User(display_name="Nell", tier="basic"))
+        token = await services.onboarding.issue_token(uow, invited, actor="test")
+        await uow.commit()
+    nell = rivet.emulator.user(9011, first_name="Nell")
+    await nell.send_command("start", args=token)
+    await nell.wait_for_message("Welcome")
+    await nell.send_command("mywork")
+    await nell.wait_for_message("no open work orders")
+    await nell.send_text("boiler 2 pressure gauge cracked")
+    await nell.wait_for_message("New work order")
+    await nell.press("✅ Create")
+    await nell.wait_for_message("created")
+    await nell.send_command("mywork")
+    listing = await nell.wait_for_message("Your open work")
+    labels = [button.text for row in listing.buttons for button in row]
+    assert len(labels) == 1 and "boiler" in labels[0].lower()
+
+
+async def test_a_disabled_account_has_no_access(rivet: RivetHarness) -> None:
+    await seed(rivet, ("Pump 3", "P-003"))
+    dana = await technician(rivet, 9012)
+    async with rivet.runtime.services.uow() as uow:
+        user = await uow.users.by_telegram_id(9012)
+        assert user is not None
+        user.status = "disabled"
+        await uow.commit()
+    await dana.send_text("pump 3 is leaking")
+    await dana.wait_for_message("invite link")
+    assert await all_work_orders(rivet) == []
+
+
+@pytest.fixture
+async def openai_fake() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI(hang_seconds=3.0) as fake:
+        yield fake
+
+
+async def start_with_openai(rivet: RivetHarness, fake: FakeOpenAI) -> None:
+    rivet.settings_overrides = {
+        "openai_api_key": "sk-test-not-a-real-key",
+        "openai_base_url": fake.base_url,
+        "speech_backend": "openai",
+    }
+    await rivet.restart()
+
+
+async def test_voice_and_text_through_an_openai_compatible_server(
+    rivet: RivetHarness, openai_fake: FakeOpenAI
+) -> None:
+    await start_with_openai(rivet, openai_fake)
+    await seed(rivet, ("Pump 3", "P-003"), ("Pump 4", "P-004"))
+    openai_fake.transcription_text = "Pump four is leaking oil at the seal, urgent"
+    openai_fake.chat_reply = {
+        "title": "Fix seal oil leak on pump 4",
+        "description": "Pump 4 is leaking oil at the seal, urgent",
+        "asset_mention": "pump 4",
+        "priority": "HIGH",
+        "location": None,
+        "safety": False,
+    }
+    dana = await technician(rivet, 9013)
+    await dana.send_voice((DATA / "voice_pump_leak.ogg").read_bytes(), duration=4)
+    await dana.wait_for_message("I heard", timeout=20)
+    card = await dana.wait_for_message("New work order", timeout=20)
+    assert "Fix seal oil leak on pump 4" in card.text and "Pump 4" in card.text
+    upload = next(r for r in openai_fake.requests if r.path.endswith("/audio/transcriptions"))
+    assert any(f.filename == "voice.ogg" for f in upload.files.values())
+    await dana.press("✅ Create")
+    await dana.wait_for_message("created")
+    [order] = await all_work_orders(rivet)
+    assert order.source is WorkOrderSource.TELEGRAM_VOICE and order.priority is Priority.HIGH
+
+
+@pytest.mark.parametrize("failure", ["500", "timeout", "invalid_json"])
+async def test_openai_failures_fall_back_to_the_embedded_extractor(
+    rivet: RivetHarness, openai_fake: FakeOpenAI, failure: str
+) -> None:
+    await start_with_openai(rivet, openai_fake)
+    await seed(rivet, ("Pump 3", "P-003"), ("Pump 4", "P-004"))
+    openai_fake.fail_mode = failure  # type: ignore[assignment]
+    dana = await technician(rivet, 9014)
+    await dana.send_text("Pump 3 is leaking oil at the seal, urgent")
+    card = await dana.wait_for_message("New work order", timeout=30)
+    assert "Pump 3" in card.text and "High" in card.text
+    assert openai_fake.requests, "the OpenAI server was asked first"

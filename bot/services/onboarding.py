@@ -46,6 +46,11 @@ class UserView:
         return self.display_name or (self.email.split("@")[0] if self.email else "there")
 
     @property
+    def cmms_identity(self) -> str:
+        """The e-mail the CMMS knows this person by; invited people may not have given one."""
+        return self.email or f"user-{self.id}@users.rivet.invalid"
+
+    @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
 
@@ -197,10 +202,11 @@ class OnboardingService:
             return UserView.of(user) if user else None
 
     async def touch(self, telegram_user_id: int, resolution: timedelta) -> UserView | None:
-        """The linked user, noting when they were last seen (at most once per `resolution`)."""
+        """The linked, active user, noting when they were last seen (at most once per
+        `resolution`). A disabled account gets None: it is treated as having no access."""
         async with self._uow() as uow:
             user = await uow.users.by_telegram_id(telegram_user_id)
-            if user is None:
+            if user is None or user.status != UserStatus.ACTIVE.value:
                 return None
             now = utcnow()
             if user.last_seen_at is None or now - user.last_seen_at >= resolution:
