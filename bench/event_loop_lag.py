@@ -2,8 +2,9 @@
 
 Run: ``.venv/bin/python -m bench.event_loop_lag``. A ticker task asks to wake every few
 milliseconds and records how late each wake-up is. The idle loop gives the baseline; then the
-same ticker runs during a cold start (worker spawn + model load + first transcription) and during
-warm transcriptions. Target: worst lag during transcription ≤ 20 ms.
+same ticker runs during the start-up warm-up (worker spawn + model load, which `rivet run` does
+before it takes updates; reported, not judged) and during transcriptions afterwards.
+Target: worst lag during transcription ≤ 20 ms.
 """
 
 from __future__ import annotations
@@ -71,8 +72,11 @@ async def main() -> None:
     transcriber = OfflineTranscriber(VOCABULARY)
     try:
         started = time.perf_counter()
-        text, cold_lags = await measure_lag(transcriber.transcribe(audio))
-        print(_summary("cold: spawn + load + transcribe", cold_lags, time.perf_counter() - started))
+        _, startup_lags = await measure_lag(transcriber.warm_up())
+        print(
+            _summary("start-up warm-up (not judged)", startup_lags, time.perf_counter() - started)
+        )
+        text, first_lags = await measure_lag(transcriber.transcribe(audio))
 
         async def warm_rounds() -> list[str]:
             return [await transcriber.transcribe(audio) for _ in range(WARM_ROUNDS)]
@@ -85,7 +89,7 @@ async def main() -> None:
     finally:
         await transcriber.close()
 
-    worst_ms = max(cold_lags + warm_lags) * 1000
+    worst_ms = max(first_lags + warm_lags) * 1000
     verdict = "OK" if worst_ms <= TARGET_LAG_MS else "OVER TARGET"
     target = f"target ≤ {TARGET_LAG_MS:.0f} ms"
     print(f"worst lag while transcribing: {worst_ms:.2f} ms ({target}) {verdict}")

@@ -25,9 +25,11 @@ from bot.factory import (
     create_services,
     create_voice_transcriber,
 )
+from bot.jobs import ScheduledJobs, install_jobs
 from bot.services.status import StatusService
 from bot.settings import Settings
 from integrations.cmms.factory import cmms_probe, index_refresh_interval, refresh_asset_index
+from integrations.speech import OfflineTranscriber
 from integrations.stripe_api import WebhookVerifier
 from integrations.telegram import ConflictWatch, TelegramOutbox, create_bot
 from storage.migrate import upgrade
@@ -63,6 +65,7 @@ class Runtime:
         self.outbox: TelegramOutbox | None = None
         self.status: StatusService | None = None
         self.admin: AdminTools | None = None
+        self.jobs: ScheduledJobs | None = None
         self.exit_code = EXIT_OK
         self._polling_task: asyncio.Task[None] | None = None
         self._stop_requested = asyncio.Event()
@@ -93,6 +96,7 @@ class Runtime:
         dispatcher["outbox"] = self.outbox
         assert self.me.username is not None
         self.admin = install_admin(self.services, bot, dispatcher, self.me.username)
+        self.jobs = install_jobs(self.services, dispatcher, self.outbox)
         await self._set_commands(bot)
         await self._start_web(bot, dispatcher)
         # Search must work from the first message, and keep working while the CMMS is down.
@@ -102,6 +106,8 @@ class Runtime:
         except ValueError as exc:
             raise StartupError(f"SPEECH_BACKEND: {exc}") from None
         dispatcher["transcriber"] = self.services.transcriber
+        if settings.speech_warm_up and isinstance(self.services.transcriber, OfflineTranscriber):
+            await self.services.transcriber.warm_up()
         self._schedule_jobs()
         self.scheduler.start()
         if settings.webhook_mode:
@@ -202,6 +208,8 @@ class Runtime:
     def _schedule_jobs(self) -> None:
         assert self.outbox is not None and self.admin is not None
         self.admin.schedule(self.scheduler)
+        assert self.jobs is not None
+        self.jobs.schedule(self.scheduler)
         self.scheduler.add_job(
             self.outbox.deliver_due, "interval", seconds=OUTBOX_INTERVAL_S, id="telegram_outbox"
         )

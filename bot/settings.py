@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     shutdown_grace_s: float = Field(default=8.0, gt=0)
 
+    # Scheduled jobs
+    cmms_watch_interval_s: int = Field(default=60, ge=5)
+    escalation_ack_minutes: float = Field(default=30.0, gt=0)
+    digest_time: str = Field(default="07:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    digest_timezone: str = "UTC"
+    cleanup_token_days: float = Field(default=7.0, ge=0)
+
     # Billing (Stripe)
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
@@ -87,6 +94,8 @@ class Settings(BaseSettings):
     openai_vision_model: str | None = None
     speech_backend: Literal["auto", "openai", "offline", "none"] = "auto"
     voice_max_duration_s: int = Field(default=300, gt=0)
+    # Start the offline speech worker with the process, so no voice note pays the start-up.
+    speech_warm_up: bool = True
 
     @field_validator("admin_telegram_ids", mode="before")
     @classmethod
@@ -106,6 +115,17 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as Europe/Berlin") from None
+        return value
 
     @field_validator("telegram_api_base", "public_base_url")
     @classmethod

@@ -141,6 +141,7 @@ def make_settings(
             "admin_api_key": TEST_ADMIN_KEY,
             "public_base_url": "http://127.0.0.1:8080",
             "shutdown_grace_s": 3.0,
+            "speech_warm_up": False,  # a speech worker per test would cost more than it shows
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
