@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark in turn, each in its own process; exit 1 if any misses its target."""
+"""`make bench`: every benchmark in its own process; exit 1 if any misses its target."""
 
 from __future__ import annotations
 
