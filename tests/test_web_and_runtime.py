@@ -170,3 +170,17 @@ async def test_runtime_uses_redis_fsm_when_configured(rivet: RivetHarness) -> No
     storage = type(rivet.runtime.dispatcher.storage).__name__ if rivet.runtime.dispatcher else ""
     expected = "RedisStorage" if rivet.runtime.settings.redis_url else "DatabaseStorage"
     assert storage == expected
+
+
+async def test_command_menus_technicians_and_chat_scoped_admins(rivet: RivetHarness) -> None:
+    rivet.settings_overrides = {"admin_telegram_ids": [424242]}
+    await rivet.restart()
+    menus = {}
+    for call in rivet.emulator.calls("setMyCommands"):
+        scope = call.params.get("scope") or {}
+        key = (scope.get("type"), scope.get("chat_id"))
+        menus[key] = [command["command"] for command in call.params["commands"]]
+    technician = menus[("all_private_chats", None)]
+    admin = menus[("chat", 424242)]
+    assert "mywork" in technician and "broadcast" not in technician
+    assert "broadcast" in admin and "mywork" in admin
