@@ -17,7 +17,12 @@ from redis.asyncio import Redis
 from bot.auth_limit import FailedAuthLimiter, MemoryAuthLimiter, RedisAuthLimiter
 from bot.dedup import DatabaseDeduplicator, RedisDeduplicator, UpdateDeduplicator
 from bot.metrics import LatencyRecorder
-from bot.middlewares import CurrentUserMiddleware, InFlight, UpdateTrackingMiddleware
+from bot.middlewares import (
+    CurrentUserMiddleware,
+    InFlight,
+    UpdateTrackingMiddleware,
+    inline_pure_filters,
+)
 from bot.services.billing import BillingService
 from bot.services.cmms_sync import CmmsSync
 from bot.services.intent import create_intent_extractor
@@ -191,6 +196,7 @@ def create_dispatcher(services: AppServices, *, extra_routers: Sequence[Router] 
     # Extra routers (tests, plug-ins) go before the fallback router, which must stay last.
     routers = get_routers()
     dispatcher.include_routers(*routers[:-1], *extra_routers, routers[-1])
+    inline_pure_filters(dispatcher)
     return dispatcher
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot import texts
@@ -68,21 +68,19 @@ def no_asset_found(draft: int) -> InlineKeyboardMarkup:
 
 
 def confirmation(draft: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(
-        text=texts.BUTTON_CREATE, callback_data=DraftAction(draft=draft, action="create")
+    # Built directly: this card answers every report, and the builder deep-copies its
+    # buttons at each step.
+    def button(text: str, action: str) -> InlineKeyboardButton:
+        data = DraftAction(draft=draft, action=action).pack()
+        return InlineKeyboardButton(text=text, callback_data=data)
+
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [button(texts.BUTTON_CREATE, "create")],
+            [button(texts.BUTTON_PRIORITY, "priority"), button(texts.BUTTON_EDIT_TITLE, "title")],
+            [button(texts.BUTTON_CANCEL, "cancel")],
+        ]
     )
-    builder.button(
-        text=texts.BUTTON_PRIORITY, callback_data=DraftAction(draft=draft, action="priority")
-    )
-    builder.button(
-        text=texts.BUTTON_EDIT_TITLE, callback_data=DraftAction(draft=draft, action="title")
-    )
-    builder.button(
-        text=texts.BUTTON_CANCEL, callback_data=DraftAction(draft=draft, action="cancel")
-    )
-    builder.adjust(1, 2, 1)
-    return builder.as_markup()
 
 
 def priorities(draft: int) -> InlineKeyboardMarkup:

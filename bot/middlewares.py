@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot
+from aiogram import BaseMiddleware, Bot, Router
+from aiogram.dispatcher.event.handler import FilterObject
+from aiogram.fsm.state import State
 from aiogram.types import TelegramObject, Update, User
 
 from bot.dedup import UpdateDeduplicator
@@ -94,3 +96,31 @@ class CurrentUserMiddleware(BaseMiddleware):
             user is not None and user.is_admin
         )
         return await handler(event, data)
+
+
+def inline_pure_filters(router: Router) -> int:
+    """aiogram runs every synchronous filter through `asyncio.to_thread` (a thread hop per
+    check, a dozen per update). Magic filters (`F.text`, …) and `State` filters are pure,
+    cheap comparisons, so run them on the event loop instead. Returns how many changed."""
+    changed = 0
+    for each in router.chain_tail:
+        for observer in each.observers.values():
+            for handler in [observer._handler, *observer.handlers]:
+                for event_filter in handler.filters or ():
+                    if event_filter.awaitable or not _is_pure(event_filter):
+                        continue
+                    event_filter.callback = _awaitable(event_filter.callback)
+                    event_filter.awaitable = True  # params/varkw stay those of the original
+                    changed += 1
+    return changed
+
+
+def _is_pure(event_filter: FilterObject) -> bool:
+    return event_filter.magic is not None or isinstance(event_filter.callback, State)
+
+
+def _awaitable(callback: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return callback(*args, **kwargs)
+
+    return call

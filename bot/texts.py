@@ -716,3 +716,85 @@ def stats_summary(
 def labels_caption(count: int, link: str | None) -> str:
     first = f"\nFirst one opens {escape(link)}" if link else ""
     return f"🏷 {count} QR label{'s' if count != 1 else ''} — print on A4.{first}"
+
+
+# --- scheduled jobs: CMMS status sync, escalation, daily digest ------------------------------
+ACK_BUTTON = "✅ Ack"
+ALERT_ALREADY_ACKNOWLEDGED = "Already acknowledged."
+ALERT_UNKNOWN = "This alert no longer exists."
+DIGEST_NOTHING_OPEN = "No open work orders. 🎉"
+
+
+def work_order_changed(
+    number: str,
+    title: str,
+    new_status: WorkOrderStatus | None,
+    notes: Sequence[str],
+    url: str | None,
+) -> str:
+    """To the creator of a work order changed in the CMMS (status, notes or comments)."""
+    lines = [f"🔔 <b>{escape(number)}</b> · {escape(title)}"]
+    if new_status is not None:
+        lines.append(f"Status is now <b>{STATUS_LABELS[new_status]}</b>.")
+    for note in notes:
+        lines.append(f"📝 {escape(note)}")
+    if url:
+        lines.append(escape(url))
+    return "\n".join(lines)
+
+
+def alert_notice(order: WorkOrder, *, stage: int, ack_minutes: float) -> str:
+    """Stage 0: first notice; 1: reminder; 2: escalated to the admins."""
+    heading = {
+        0: "🚨 Needs acknowledging",
+        1: "🚨 Reminder — still not acknowledged",
+        2: "⏫ Escalated — nobody acknowledged",
+    }[min(stage, 2)]
+    lines = [
+        f"<b>{heading}</b>",
+        f"<b>{escape(order.number)}</b> · {PRIORITY_LABELS[order.priority]}",
+        escape(order.title),
+    ]
+    if order.asset_name:
+        lines.append(f"<b>Asset:</b> {escape(order.asset_name)}")
+    if order.location:
+        lines.append(f"<b>Location:</b> {escape(order.location)}")
+    if stage >= 2:
+        assignee = order.assigned_to_email or "nobody"
+        lines.append(f"<b>Assigned to:</b> {escape(assignee)}")
+    else:
+        lines.append(f"Press Ack within {_duration(timedelta(minutes=ack_minutes))}.")
+    return "\n".join(lines)
+
+
+def alert_acknowledged(number: str, who: str, after: timedelta) -> str:
+    return f"✅ <b>{escape(number)}</b> acknowledged by {escape(who)} after {_duration(after)}."
+
+
+def daily_digest(
+    day: str,
+    own: Sequence[WorkOrder],
+    backlog: Sequence[WorkOrder] | None,
+    *,
+    show: int = 10,
+) -> str:
+    """A technician's open work, and for admins (``backlog`` given) the whole open backlog."""
+    lines = [f"☀️ <b>Daily digest</b> · {escape(day)}"]
+    if own:
+        lines.append(f"<b>Your open work</b> ({len(own)}):")
+        lines.extend(f"  • {escape(work_order_button(order))}" for order in own[:show])
+        if len(own) > show:
+            lines.append(f"  … and {len(own) - show} more")
+    if backlog is not None:
+        lines.append(f"<b>Open backlog:</b> {len(backlog)}")
+        for priority in reversed(list(Priority)):
+            count = sum(1 for order in backlog if order.priority is priority)
+            if count:
+                lines.append(f"  {PRIORITY_LABELS[priority]}: {count}")
+        oldest = sorted(backlog, key=lambda order: order.created_at)[:show]
+        if oldest:
+            lines.append("<b>Oldest:</b>")
+            lines.extend(f"  • {escape(work_order_button(order))}" for order in oldest)
+    if not own and not backlog:
+        lines.append(DIGEST_NOTHING_OPEN)
+    return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, billing, common, fallback, prints, start, work_orders
+from handlers import admin, billing, common, escalation, fallback, prints, start, work_orders
 
 
 def get_routers() -> list[Router]:
@@ -14,6 +14,7 @@ def get_routers() -> list[Router]:
         common.create_router(),
         # Before anything that takes free text: non-admins get "not allowed" for admin commands.
         admin.create_router(),
+        escalation.create_router(),  # the Ack button on escalation notices
         billing.create_router(),
         # Before the work-order router: /print files, print sessions and documents.
         prints.create_router(),

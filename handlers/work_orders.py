@@ -11,6 +11,7 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import keyboards, texts
@@ -102,29 +103,49 @@ async def begin_report(
         draft = draft.with_asset(AssetCandidate(**preset))
     # A new report replaces whatever was in progress; only the remembered asset stays.
     kept = {k: v for k, v in data.items() if k == "last_asset"}
-    await state.set_data({**kept, "draft": draft.to_state()})
+    data = {**kept, "draft": draft.to_state()}
     if draft.asset_id is None and understanding.candidates:
-        await state.set_state(Report.choosing_asset)
+        await set_state_and_data(state, Report.choosing_asset, data)
         await target.answer(
             texts.WHICH_ASSET,
             reply_markup=keyboards.asset_choice(draft.message_id, understanding.candidates),
         )
     elif draft.asset_id is None and draft.asset_mention:
-        await state.set_state(Report.typing_asset)
+        await set_state_and_data(state, Report.typing_asset, data)
         await target.answer(
             texts.no_asset_match(draft.asset_mention),
             reply_markup=keyboards.no_asset_found(draft.message_id),
         )
     else:
-        await check_duplicate_then_confirm(target, state, intake, draft)
+        await check_duplicate_then_confirm(target, state, intake, draft, data=data)
+
+
+async def set_state_and_data(state: FSMContext, new_state: State, data: dict[str, Any]) -> None:
+    """One storage write where the storage offers it (the database one: one commit), else
+    the data then the state, as two writes."""
+    combined = getattr(state.storage, "set_state_and_data", None)
+    if combined is not None:
+        await combined(state.key, new_state, data)
+    else:
+        await state.set_data(data)
+        await state.set_state(new_state)
 
 
 async def check_duplicate_then_confirm(
-    target: Target, state: FSMContext, intake: WorkOrderIntake, draft: Draft
+    target: Target,
+    state: FSMContext,
+    intake: WorkOrderIntake,
+    draft: Draft,
+    *,
+    data: dict[str, Any] | None = None,
 ) -> None:
+    """`data`: the FSM data to store with the next state (a new report); None keeps it."""
     existing = await intake.possible_duplicate(draft)
     if existing is not None:
-        await state.set_state(Report.duplicate_check)
+        if data is None:
+            await state.set_state(Report.duplicate_check)
+        else:
+            await set_state_and_data(state, Report.duplicate_check, data)
         created = existing.created_at.strftime("%b %d")
         await show(
             target,
@@ -132,13 +153,18 @@ async def check_duplicate_then_confirm(
             keyboards.duplicate_choice(draft.message_id, existing),
         )
         return
-    await show_card(target, state, draft)
+    await show_card(target, state, draft, data=data)
 
 
-async def show_card(target: Target, state: FSMContext, draft: Draft) -> None:
-    await state.set_state(Report.confirming)
-    if await load_draft(state) != draft:  # a read from the cache; writes cost a commit
-        await save_draft(state, draft)
+async def show_card(
+    target: Target, state: FSMContext, draft: Draft, *, data: dict[str, Any] | None = None
+) -> None:
+    if data is not None:  # holds the draft already
+        await set_state_and_data(state, Report.confirming, data)
+    else:
+        await state.set_state(Report.confirming)
+        if await load_draft(state) != draft:  # a read from the cache; writes cost a commit
+            await save_draft(state, draft)
     await show(target, card_text(draft), keyboards.confirmation(draft.message_id))
 
 

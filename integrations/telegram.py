@@ -33,6 +33,17 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0
 MAX_OUTBOX_ATTEMPTS = 12
 
+# aiogram parses every answer with `Response[method.__returning__]`; pydantic caches such
+# parametrised models only weakly, so a garbage collection drops them and the next call
+# rebuilds the schema (milliseconds each). Strong references keep them built.
+_RESPONSE_TYPES: dict[type[Any], Any] = {}
+
+
+def pin_response_type(method: TelegramMethod[Any]) -> None:
+    kind = type(method)
+    if kind not in _RESPONSE_TYPES:
+        _RESPONSE_TYPES[kind] = Response[method.__returning__]  # type: ignore[name-defined]
+
 
 class ConflictWatch(BaseRequestMiddleware):
     """Telegram answers 409 to getUpdates when another process polls with the same token.
@@ -48,6 +59,7 @@ class ConflictWatch(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
+        pin_response_type(method)
         try:
             return await make_request(bot, method)
         except TelegramConflictError:

@@ -8,13 +8,15 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import Insert
 
 from storage.models import FsmRecord, utcnow
 
@@ -25,7 +27,7 @@ Entry = tuple[str | None, dict[str, Any]]
 class DatabaseStorage(BaseStorage):
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self._sessionmaker = sessionmaker
-        self._insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        self._upsert = _upsert_statement(dialect)
         self._keys = DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
         self._cache: OrderedDict[str, Entry] = OrderedDict()
 
@@ -40,6 +42,13 @@ class DatabaseStorage(BaseStorage):
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         state, _ = await self._entry(key)
         await self._write(key, (state, copy.deepcopy(dict(data))))
+
+    async def set_state_and_data(
+        self, key: StorageKey, state: StateType, data: Mapping[str, Any]
+    ) -> None:
+        """Both in one write (one commit instead of two)."""
+        value = state.state if isinstance(state, State) else state
+        await self._write(key, (value, copy.deepcopy(dict(data))))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         return copy.deepcopy((await self._entry(key))[1])
@@ -62,16 +71,9 @@ class DatabaseStorage(BaseStorage):
     async def _write(self, key: StorageKey, entry: Entry) -> None:
         storage_key = self._keys.build(key)
         state, data = entry
+        params = {"key": storage_key, "state": state, "data": data, "updated_at": utcnow()}
         async with self._sessionmaker() as session:
-            now = utcnow()
-            statement = self._insert(FsmRecord).values(
-                key=storage_key, state=state, data=data, updated_at=now
-            )
-            statement = statement.on_conflict_do_update(
-                index_elements=[FsmRecord.key],
-                set_={"state": state, "data": data, "updated_at": now},
-            )
-            await session.execute(statement)
+            await session.execute(self._upsert, params)
             await session.commit()
         self._remember(storage_key, entry)
 
@@ -80,3 +82,17 @@ class DatabaseStorage(BaseStorage):
         self._cache.move_to_end(storage_key)
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
+
+
+def _upsert_statement(dialect: str) -> Insert:
+    """One prepared upsert with bound parameters: compiled once, then served from the cache."""
+    table = cast(Table, FsmRecord.__table__)
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    columns = ("key", "state", "data", "updated_at")
+    statement = insert(table).values(
+        {name: bindparam(name, type_=table.c[name].type) for name in columns}
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={name: statement.excluded[name] for name in columns[1:]},
+    )

@@ -20,6 +20,7 @@ from storage.repositories.admin import (
 )
 from storage.repositories.billing import BillingRepository
 from storage.repositories.cmms import CmmsRepository, WorkOrderRequestRepository
+from storage.repositories.jobs import JobsRepository
 from storage.repositories.prints import PrintRepository
 
 
@@ -45,6 +46,7 @@ class UnitOfWork:
         self.asset_links = AssetLinkRepository(self.session)
         self.alerts = AlertRepository(self.session)
         self.admin_stats = AdminStatsRepository(self.session)
+        self.jobs = JobsRepository(self.session)
         return self
 
     async def __aexit__(

@@ -174,23 +174,26 @@ class BillingService:
         async with self._uow() as uow:
             if await uow.billing.event_seen(event_id):
                 return ApplyResult("duplicate")
-            record = await uow.billing.add_event(
+            handler = self._handlers.get(event["type"])
+            state = _Apply(uow, event_id, created, event["type"])
+            if handler is None:
+                outcome = "ignored"
+            else:
+                outcome = await handler(state, event["data"]["object"])
+            # Recorded with its outcome in the commit's flush, with the effect: one INSERT (no
+            # "pending" row then UPDATE). A concurrent delivery of the same event fails on the
+            # primary key at commit, rolls back whole, and the retry answers "duplicate".
+            uow.billing.record_event(
                 StripeEvent(
                     id=event_id,
                     type=event["type"],
                     created=created,
                     livemode=bool(event.get("livemode")),
-                    outcome="pending",
+                    outcome=outcome,
                 )
             )
-            handler = self._handlers.get(event["type"])
-            state = _Apply(uow, event_id, created, event["type"])
-            if handler is None:
-                record.outcome = "ignored"
-            else:
-                record.outcome = await handler(state, event["data"]["object"])
             await uow.commit()
-            return ApplyResult(record.outcome, state.queued)
+            return ApplyResult(outcome, state.queued)
 
     async def _checkout_completed(self, state: _Apply, session: dict[str, Any]) -> str:
         uow = state.uow

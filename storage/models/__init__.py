@@ -18,6 +18,7 @@ from storage.models.core import (
     ProcessedUpdate,
     User,
 )
+from storage.models.jobs import WorkOrderWatch
 from storage.models.prints import PrintFile, PrintQuestion
 
 __all__ = [
@@ -43,5 +44,6 @@ __all__ = [
     "UtcDateTime",
     "WorkOrderAlert",
     "WorkOrderRequest",
+    "WorkOrderWatch",
     "utcnow",
 ]

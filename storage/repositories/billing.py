@@ -22,6 +22,10 @@ class BillingRepository:
         await self.session.flush()
         return event
 
+    def record_event(self, event: StripeEvent) -> None:
+        """Written by the next flush (the commit's), together with the event's effect."""
+        self.session.add(event)
+
     async def event(self, event_id: str) -> StripeEvent | None:
         return await self.session.get(StripeEvent, event_id)
 
