@@ -137,7 +137,12 @@ def create_services(settings: Settings) -> AppServices:
         stripe=stripe_gateway,
         auth_limiter=RedisAuthLimiter(redis) if redis is not None else MemoryAuthLimiter(),
         cmms=cmms,
-        cmms_sync=CmmsSync(uow, cmms, admin_telegram_ids=settings.admin_telegram_ids),
+        cmms_sync=CmmsSync(
+            uow,
+            cmms,
+            admin_telegram_ids=settings.admin_telegram_ids,
+            files_dir=settings.rivet_data_dir / "pending-files",
+        ),
         prints=create_print_service(settings, uow, cmms, tiers),
         intake=WorkOrderIntake(
             create_intent_extractor(

@@ -23,6 +23,7 @@ from bot.services.tiers import Feature, TierGate
 from bot.services.work_orders import (
     WORK_ORDER_NUMBER,
     Draft,
+    PendingFile,
     WorkOrderIntake,
     WorkOrderWriter,
     WriteOutcome,
@@ -398,7 +399,6 @@ async def draft_action(
     state: FSMContext,
     user: UserView,
     bot: Bot,
-    cmms: CmmsPort,
     writer: WorkOrderWriter,
 ) -> None:
     draft = await load_draft(state, callback_data.draft)
@@ -432,7 +432,7 @@ async def draft_action(
         await finish_report(state, draft)
         await show(callback, outcome_text(outcome, lambda wo: texts.note_added(wo.number)))
     elif action == "create":
-        await create(callback, state, user, bot, cmms, writer, draft)
+        await create(callback, state, user, bot, writer, draft)
 
 
 async def create(
@@ -440,26 +440,21 @@ async def create(
     state: FSMContext,
     user: UserView,
     bot: Bot,
-    cmms: CmmsPort,
     writer: WorkOrderWriter,
     draft: Draft,
 ) -> None:
+    photos = []
+    for index, file_id in enumerate(draft.photo_file_ids, start=1):
+        photo = await bot.download(file_id)
+        assert photo is not None
+        photos.append(PendingFile(f"photo-{index}-{file_id[-8:]}.jpg", "image/jpeg", photo.read()))
     outcome = await writer.submit_create(
         new_work_order(draft, reporter_email=user.cmms_identity),
         user_id=user.id,
         chat_id=draft.chat_id,
+        attachments=photos,
     )
     await finish_report(state, draft)
-    if outcome.work_order is not None:
-        for file_id in draft.photo_file_ids:
-            photo = await bot.download(file_id)
-            assert photo is not None
-            await cmms.attach_file(
-                data=photo.read(),
-                file_name=f"photo-{file_id[-12:]}.jpg",
-                mime_type="image/jpeg",
-                work_order_id=outcome.work_order.id,
-            )
     await show(
         callback, outcome_text(outcome, lambda wo: texts.work_order_created(wo.number, wo.url))
     )

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot import texts
 from bot.domain import Priority, WorkOrderSource, WorkOrderStatus
 from bot.services.cmms_sync import CmmsSync, RetryPolicy
+from bot.services.work_orders import PendingFile
 from handlers.work_orders import outcome_text
 from integrations.cmms.atlas import AtlasCmms
 from integrations.cmms.local import LocalCmms
@@ -111,6 +112,7 @@ async def world(stack: Stack, tmp_path: Path) -> AsyncIterator[World]:
             admin_telegram_ids=[ENV_ADMIN_CHAT],
             policy=RetryPolicy(immediate_timeout_s=5.0),
             clock=clock,
+            files_dir=tmp_path / "pending-files",
         )
         yield World(uow, fake, atlas, sync, clock, reporter_id)
         await atlas.close()
@@ -155,6 +157,32 @@ async def drain(world: World, rounds: int = 50) -> None:
 
 
 # ---------------------------------------------------------------------- acceptance 3
+
+
+async def test_photos_of_a_report_survive_an_outage_and_are_attached_once(
+    world: World, tmp_path: Path
+) -> None:
+    fake = world.fake
+    fake.licensed = True
+    photos = [PendingFile(f"photo-{n}.jpg", "image/jpeg", f"jpeg-{n}".encode()) for n in (1, 2)]
+    fake.down = True
+    outcome = await world.sync.submit_create(
+        report(f"tg:{REPORTER_CHAT}:photos"),
+        user_id=world.reporter_id,
+        chat_id=REPORTER_CHAT,
+        attachments=photos,
+    )
+    assert outcome.queued and outcome.work_order is None
+    assert len(list((tmp_path / "pending-files").iterdir())) == 2  # kept on disk meanwhile
+    fake.down = False
+    await drain(world)
+    found = await world.atlas.find_by_idempotency_key(f"tg:{REPORTER_CHAT}:photos")
+    assert found is not None
+    assert sorted(a.file_name for a in found.attachments) == ["photo-1.jpg", "photo-2.jpg"]
+    assert list((tmp_path / "pending-files").iterdir()) == []
+    await world.sync.retry_due()  # nothing left to do: no second copy
+    again = await world.atlas.get_work_order(found.id)
+    assert len(again.attachments) == 2
 
 
 async def test_atlas_down_during_100_creations_all_exist_exactly_once(world: World) -> None:

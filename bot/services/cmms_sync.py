@@ -25,17 +25,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from bot import texts
 from bot.domain import Priority, Role, WorkOrderSource, WorkOrderStatus
-from bot.services.work_orders import WriteOutcome
+from bot.services.work_orders import PendingFile, WriteOutcome
 from integrations.cmms.port import (
     CmmsError,
     CmmsLimitReached,
@@ -104,8 +105,10 @@ class CmmsSync:
         admin_telegram_ids: Iterable[int] = (),
         policy: RetryPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
+        files_dir: Path | None = None,
     ) -> None:
         self._uow = uow
+        self._files_dir = files_dir
         self._cmms = cmms
         self._admin_ids = frozenset(admin_telegram_ids)
         self._policy = policy or RetryPolicy()
@@ -122,8 +125,9 @@ class CmmsSync:
         user_id: int | None,
         chat_id: int | None,
         message_id: int | None = None,
+        attachments: Sequence[PendingFile] = (),
     ) -> WriteOutcome:
-        payload = {
+        payload: dict[str, Any] = {
             "title": new.title,
             "description": new.description,
             "priority": new.priority.value,
@@ -132,10 +136,47 @@ class CmmsSync:
             "location": new.location,
             "created_by_email": new.created_by_email,
             "assigned_to_email": new.assigned_to_email,
+            "attachments": self._keep_files(attachments),
         }
         return await self._submit(
             new.idempotency_key, RequestKind.CREATE, payload, user_id, chat_id, message_id
         )
+
+    def _keep_files(self, files: Sequence[PendingFile]) -> list[dict[str, str | None]]:
+        """Files wait on disk (server-chosen names) until the work order exists in the CMMS,
+        so a report's photos survive a CMMS outage and a restart like the report itself."""
+        if not files:
+            return []
+        if self._files_dir is None:
+            raise RuntimeError("CmmsSync needs files_dir to keep attachments")
+        self._files_dir.mkdir(parents=True, exist_ok=True)
+        kept: list[dict[str, str | None]] = []
+        for file in files:
+            name = uuid.uuid4().hex
+            (self._files_dir / name).write_bytes(file.data)
+            kept.append({"stored": name, "file_name": file.file_name, "mime_type": file.mime_type})
+        return kept
+
+    async def _attach_kept_files(
+        self, work_order: WorkOrder, files: list[dict[str, Any]]
+    ) -> WorkOrder:
+        """Attach what is not attached yet (a retry after a partial attempt skips the rest)."""
+        assert self._files_dir is not None
+        present = {attachment.file_name for attachment in work_order.attachments}
+        attached = False
+        for file in files:
+            path = self._files_dir / str(file["stored"])
+            if file["file_name"] not in present and path.exists():
+                await self._cmms.attach_file(
+                    data=path.read_bytes(),
+                    file_name=str(file["file_name"]),
+                    mime_type=file.get("mime_type"),
+                    work_order_id=work_order.id,
+                )
+                attached = True
+        for file in files:
+            (self._files_dir / str(file["stored"])).unlink(missing_ok=True)
+        return await self._cmms.get_work_order(work_order.id) if attached else work_order
 
     async def submit_status(
         self,
@@ -201,6 +242,9 @@ class CmmsSync:
         request_id, fresh = await self._record(key, kind, payload, user_id, chat_id, message_id)
         if fresh:
             await self._attempt(request_id, immediate=True)
+        elif self._files_dir is not None:
+            for file in payload.get("attachments") or []:  # the first submit kept its own
+                (self._files_dir / str(file["stored"])).unlink(missing_ok=True)
         # Otherwise a repeated submit (a double tap, a redelivered update): report its state.
         return await self._outcome(request_id)
 
@@ -312,12 +356,15 @@ class CmmsSync:
     async def _perform(self, request: _Claimed) -> WorkOrder:
         payload = request.payload
         if request.kind is RequestKind.CREATE:
+            found = None
             if request.attempts_before > 0:
                 # The last attempt may have created it before its answer was lost.
                 found = await self._cmms.find_by_idempotency_key(request.key)
-                if found is not None:
-                    return found
-            return await self._cmms.create_work_order(_new_work_order(request.key, payload))
+            created = found or await self._cmms.create_work_order(
+                _new_work_order(request.key, payload)
+            )
+            files = payload.get("attachments") or []
+            return await self._attach_kept_files(created, files) if files else created
         work_order_id = str(payload["work_order_id"])
         if request.kind is RequestKind.STATUS:
             status = WorkOrderStatus(payload["status"])

@@ -4,6 +4,7 @@ duplicate, create idempotently. No aiogram here; handlers render what this decid
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Protocol
@@ -149,9 +150,23 @@ class WriteOutcome:
     problem: str | None = None  # a sentence for the user when the CMMS refused or is capped
 
 
+@dataclass(frozen=True, slots=True)
+class PendingFile:
+    """A file to attach to a work order once it exists in the CMMS (e.g. a report's photo)."""
+
+    file_name: str
+    mime_type: str | None
+    data: bytes
+
+
 class WorkOrderWriter(Protocol):
     async def submit_create(
-        self, new: NewWorkOrder, *, user_id: int, chat_id: int
+        self,
+        new: NewWorkOrder,
+        *,
+        user_id: int,
+        chat_id: int,
+        attachments: Sequence[PendingFile] = (),
     ) -> WriteOutcome: ...
 
     async def submit_status(
