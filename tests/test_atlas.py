@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from bot.domain import Priority, WorkOrderSource, WorkOrderStatus
 from integrations.cmms.atlas import AtlasCmms
@@ -29,6 +28,7 @@ from tests.fakes.atlas import (
     FAKE_ADMIN_PASSWORD,
     FAKE_TECHNICIAN_EMAIL,
     FakeAtlas,
+    rivet_client,
 )
 
 TECH = FAKE_TECHNICIAN_EMAIL
@@ -48,15 +48,7 @@ async def make_client(fake: FakeAtlas, tmp_path: Path) -> AsyncIterator[ClientFa
     clients: list[AtlasCmms] = []
 
     def make(**overrides: Any) -> AtlasCmms:
-        options: dict[str, Any] = {
-            "password": SecretStr(FAKE_ADMIN_PASSWORD),
-            "files_dir": tmp_path / "files",
-            "timeout": 5.0,
-            "backoff_initial": 0.01,
-            "backoff_max": 0.02,
-            **overrides,
-        }
-        client = AtlasCmms(fake.base_url, FAKE_ADMIN_EMAIL, **options)
+        client = rivet_client(fake, tmp_path / "files", **overrides)
         clients.append(client)
         return client
 

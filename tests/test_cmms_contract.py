@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from bot.domain import Priority, WorkOrderSource, WorkOrderStatus
-from integrations.cmms.atlas import AtlasCmms
 from integrations.cmms.local import LocalCmms
 from integrations.cmms.port import (
     CmmsNotFound,
@@ -34,10 +32,9 @@ from tests.conftest import (
     _unavailable,
 )
 from tests.fakes.atlas import (
-    FAKE_ADMIN_EMAIL,
-    FAKE_ADMIN_PASSWORD,
     FAKE_TECHNICIAN_EMAIL,
     FakeAtlas,
+    rivet_client,
 )
 
 TECH = FAKE_TECHNICIAN_EMAIL
@@ -60,15 +57,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     files_dir = tmp_path / "files"
     if request.param == "atlas":
         async with FakeAtlas() as fake:
-            atlas = AtlasCmms(
-                fake.base_url,
-                FAKE_ADMIN_EMAIL,
-                SecretStr(FAKE_ADMIN_PASSWORD),
-                files_dir=files_dir,
-                timeout=5.0,
-                backoff_initial=0.01,
-                backoff_max=0.02,
-            )
+            atlas = rivet_client(fake, files_dir)
             locations: dict[str, int] = {}
 
             async def add_atlas_asset(name: str, location: str | None = None, **_: Any) -> str:

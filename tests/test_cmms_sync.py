@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot import texts
@@ -29,7 +28,7 @@ from storage.migrate import upgrade
 from storage.models import OutboxMessage, User, WorkOrderRequest, utcnow
 from storage.uow import UnitOfWorkFactory
 from tests.conftest import TEST_ADMIN_KEY, RivetHarness, Stack
-from tests.fakes.atlas import FAKE_ADMIN_EMAIL, FAKE_ADMIN_PASSWORD, FakeAtlas
+from tests.fakes.atlas import FAKE_ADMIN_EMAIL, FakeAtlas, rivet_client
 
 REPORTER_CHAT = 7_700
 ADMIN_CHAT = 7_900
@@ -96,15 +95,7 @@ async def world(stack: Stack, tmp_path: Path) -> AsyncIterator[World]:
         assert admin.id
         reporter_id = reporter.id
     async with LaggyAtlas() as fake:
-        atlas = AtlasCmms(
-            fake.base_url,
-            FAKE_ADMIN_EMAIL,
-            SecretStr(FAKE_ADMIN_PASSWORD),
-            files_dir=tmp_path / "files",
-            timeout=0.5,
-            backoff_initial=0.01,
-            backoff_max=0.02,
-        )
+        atlas = rivet_client(fake, tmp_path / "files", timeout=0.5)
         clock = Clock()
         sync = CmmsSync(
             uow,

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from bot import texts
@@ -22,7 +21,6 @@ from bot.runtime import create_app
 from bot.services.cmms_sync import CmmsSync
 from bot.services.cmms_watch import CmmsWatch
 from bot.settings import Settings
-from integrations.cmms.atlas import AtlasCmms
 from integrations.cmms.local import LocalCmms
 from integrations.cmms.port import NewWorkOrder
 from storage.db import Database
@@ -38,7 +36,7 @@ from storage.models import (
 )
 from storage.uow import UnitOfWorkFactory
 from tests.conftest import RivetHarness, Stack
-from tests.fakes.atlas import FAKE_ADMIN_EMAIL, FAKE_ADMIN_PASSWORD, FakeAtlas
+from tests.fakes.atlas import FakeAtlas, rivet_client
 
 ADMIN_ID = 9101
 BELL = "🔔"
@@ -210,15 +208,7 @@ async def atlas_world(stack: Stack, tmp_path: Path) -> AsyncIterator[AtlasWorld]
         reporter_id = reporter.id
     async with FakeAtlas() as fake:
         fake.licensed = True
-        atlas = AtlasCmms(
-            fake.base_url,
-            FAKE_ADMIN_EMAIL,
-            SecretStr(FAKE_ADMIN_PASSWORD),
-            files_dir=tmp_path / "files",
-            timeout=2.0,
-            backoff_initial=0.01,
-            backoff_max=0.02,
-        )
+        atlas = rivet_client(fake, tmp_path / "files", timeout=2.0)
         clock = Clock()
         watch = CmmsWatch(uow, atlas, clock=clock)
         yield AtlasWorld(uow, fake, CmmsSync(uow, atlas), watch, clock, reporter_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain import Priority, Tier, WorkOrderSource, WorkOrderStatus
-from bot.emulator import EmulatedUser
+from bot.emulator import BotMessage, EmulatedUser
 from integrations.cmms.local import LocalCmms
 from integrations.cmms.port import WorkOrder
 from storage.models import User
@@ -41,6 +41,14 @@ async def seed(rivet: RivetHarness, *assets: tuple[str, str]) -> dict[str, str]:
         ids[name] = asset.id
     await cmms.refresh_asset_index()
     return ids
+
+
+async def report_and_create(user: EmulatedUser, text: str) -> BotMessage:
+    """Report a problem whose asset is clear and confirm the card; returns the answer."""
+    await user.send_text(text)
+    await user.wait_for_message("New work order")
+    await user.press("✅ Create")
+    return await user.wait_for_message("created")
 
 
 async def all_work_orders(rivet: RivetHarness) -> list[WorkOrder]:
@@ -172,10 +180,7 @@ async def test_photo_with_caption_and_album_attach_every_photo(rivet: RivetHarne
 async def test_my_work_complete_with_a_note(rivet: RivetHarness) -> None:
     await seed(rivet, ("Pump 3", "P-003"))
     dana = await technician(rivet, 9008)
-    await dana.send_text("pump 3 is leaking oil")
-    await dana.wait_for_message("New work order")
-    await dana.press("✅ Create")
-    await dana.wait_for_message("created")
+    await report_and_create(dana, "pump 3 is leaking oil")
     [order] = await all_work_orders(rivet)
     await dana.send_command("mywork")
     listing = await dana.wait_for_message("Your open work")
@@ -194,10 +199,7 @@ async def test_my_work_complete_with_a_note(rivet: RivetHarness) -> None:
 async def test_reply_done_to_a_card_completes_it(rivet: RivetHarness) -> None:
     await seed(rivet, ("Pump 3", "P-003"))
     dana = await technician(rivet, 9009)
-    await dana.send_text("pump 3 is leaking oil")
-    await dana.wait_for_message("New work order")
-    await dana.press("✅ Create")
-    await dana.wait_for_message("created")
+    await report_and_create(dana, "pump 3 is leaking oil")
     [order] = await all_work_orders(rivet)
     await dana.send_command("mywork")
     listing = await dana.wait_for_message("Your open work")
@@ -213,10 +215,7 @@ async def test_reply_done_to_a_card_completes_it(rivet: RivetHarness) -> None:
 async def test_my_work_shows_only_my_orders_even_without_an_email(rivet: RivetHarness) -> None:
     await seed(rivet, ("Pump 3", "P-003"), ("Boiler 2", "B-002"))
     dana = await technician(rivet, 9010)
-    await dana.send_text("pump 3 is leaking oil")
-    await dana.wait_for_message("New work order")
-    await dana.press("✅ Create")
-    await dana.wait_for_message("created")
+    await report_and_create(dana, "pump 3 is leaking oil")
     services = rivet.runtime.services
     async with services.uow() as uow:  # an invited technician who never gave an e-mail
         invited = await uow.users.add(User(display_name="Nell", tier="basic"))
@@ -227,10 +226,7 @@ async def test_my_work_shows_only_my_orders_even_without_an_email(rivet: RivetHa
     await nell.wait_for_message("Welcome")
     await nell.send_command("mywork")
     await nell.wait_for_message("no open work orders")
-    await nell.send_text("boiler 2 pressure gauge cracked")
-    await nell.wait_for_message("New work order")
-    await nell.press("✅ Create")
-    await nell.wait_for_message("created")
+    await report_and_create(nell, "boiler 2 pressure gauge cracked")
     await nell.send_command("mywork")
     listing = await nell.wait_for_message("Your open work")
     labels = [button.text for row in listing.buttons for button in row]

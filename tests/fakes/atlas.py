@@ -36,10 +36,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import web
+from pydantic import SecretStr
+
+from integrations.cmms.atlas import AtlasCmms
 
 FAKE_ADMIN_EMAIL = "bot@plant.example"
 FAKE_ADMIN_PASSWORD = "a-long-unique-passphrase"
@@ -1356,3 +1360,16 @@ class FakeAtlas:
             if stored["key"] == key:
                 return web.Response(body=self.file_bytes[file_id])
         return web.Response(status=404, text="NoSuchKey")
+
+
+def rivet_client(fake: FakeAtlas, files_dir: Path, **overrides: Any) -> AtlasCmms:
+    """Rivet's Atlas adapter signed in as the seeded admin, with test-speed backoff."""
+    options: dict[str, Any] = {
+        "password": SecretStr(FAKE_ADMIN_PASSWORD),
+        "files_dir": files_dir,
+        "timeout": 5.0,
+        "backoff_initial": 0.01,
+        "backoff_max": 0.02,
+        **overrides,
+    }
+    return AtlasCmms(fake.base_url, FAKE_ADMIN_EMAIL, **options)
