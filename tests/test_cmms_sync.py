@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import OutboxMessage, User, WorkOrderRequest, utcnow
 from storage.uow import UnitOfWorkFactory
+from tests.clock import Clock
 from tests.conftest import TEST_ADMIN_KEY, RivetHarness, Stack
 from tests.fakes.atlas import FAKE_ADMIN_EMAIL, FakeAtlas, rivet_client
 
@@ -45,17 +46,6 @@ class LaggyAtlas(FakeAtlas):
         if self.lag_creates:
             await asyncio.sleep(self.lag_creates)
         return result
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 @dataclass

@@ -35,22 +35,12 @@ from storage.models import (
     utcnow,
 )
 from storage.uow import UnitOfWorkFactory
+from tests.clock import Clock
 from tests.conftest import RivetHarness, Stack
 from tests.fakes.atlas import FakeAtlas, rivet_client
 
 ADMIN_ID = 9101
 BELL = "🔔"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 @pytest.fixture
