@@ -36,6 +36,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             pool_size=1,
             max_overflow=0,
             pool_timeout=30,
+            # Sessions and connections always end their transaction themselves (commit, or
+            # rollback on close); the pool's extra ROLLBACK on return would only add a round
+            # trip to aiosqlite's thread.
+            pool_reset_on_return=None,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine

@@ -21,6 +21,7 @@ from storage.repositories.admin import (
 from storage.repositories.billing import BillingRepository
 from storage.repositories.cmms import CmmsRepository, WorkOrderRequestRepository
 from storage.repositories.jobs import JobsRepository
+from storage.repositories.pending import PendingInserts
 from storage.repositories.prints import PrintRepository
 
 
@@ -34,13 +35,14 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessionmaker()
+        self.pending = PendingInserts(self.session)
         self.users = UserRepository(self.session)
         self.tokens = OnboardingTokenRepository(self.session)
-        self.audit = AuditRepository(self.session)
-        self.outbox = OutboxRepository(self.session)
+        self.audit = AuditRepository(self.session, self.pending)
+        self.outbox = OutboxRepository(self.session, self.pending)
         self.cmms = CmmsRepository(self.session)
         self.work_order_requests = WorkOrderRequestRepository(self.session)
-        self.billing = BillingRepository(self.session)
+        self.billing = BillingRepository(self.session, self.pending)
         self.prints = PrintRepository(self.session)
         self.broadcasts = BroadcastRepository(self.session)
         self.asset_links = AssetLinkRepository(self.session)
@@ -61,6 +63,7 @@ class UnitOfWork:
             await self.session.close()
 
     async def commit(self) -> None:
+        await self.pending.write()
         await self.session.commit()
 
 

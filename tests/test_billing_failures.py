@@ -11,10 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select, update
 
 from bot.services.onboarding import OnboardingService
-from storage.models import OutboxMessage, utcnow
+from storage.models import BillingSubscription, OutboxMessage, StripeEvent, utcnow
+from storage.repositories.billing import BillingRepository
 from tests.billing_support import (  # noqa: F401  (fixtures)
     billing_rivet,
     checkout_completed,
@@ -141,3 +143,66 @@ async def test_subscription_messages_use_the_outbox_too(billing_rivet: RivetHarn
     async with rivet.runtime.services.uow() as uow:
         keys = [m.dedup_key for m in await uow.session.scalars(select(OutboxMessage))]
     assert any(k.startswith("stripe:ended:") for k in keys)
+
+
+async def test_concurrent_deliveries_each_get_their_own_outcome(
+    billing_rivet: RivetHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bursts of deliveries (on SQLite they are applied in shared transactions): duplicates in
+    the same burst apply once, a failing event fails alone and the rest of its burst lands."""
+    rivet = billing_rivet
+    database = rivet.runtime.services.database
+    commits = {"count": 0}
+
+    def count_commit(*_: Any) -> None:
+        commits["count"] += 1
+
+    sqlalchemy_event.listen(database.engine.sync_engine, "commit", count_commit)
+    first = [
+        subscription_event(subscription=f"sub_burst{n:02d}", customer=f"cus_burst{n:02d}")
+        for n in range(12)
+    ]
+    repeated = subscription_event(subscription="sub_twice", customer="cus_twice")
+    burst = [*first[:6], repeated, *first[6:], repeated, repeated]
+    answers = await asyncio.gather(*(deliver(rivet, event) for event in burst))
+    assert all(status == 200 for status, _ in answers)
+    repeated_outcomes = sorted(
+        answers[i][1]["outcome"] for i, event in enumerate(burst) if event is repeated
+    )
+    assert repeated_outcomes == ["duplicate", "duplicate", "unlinked"]
+    if database.dialect == "sqlite":
+        assert commits["count"] < len(burst)  # shared transactions
+
+    real_lookup = BillingRepository.subscription
+
+    async def failing_for_one(
+        self: BillingRepository, subscription_id: str, **kwargs: Any
+    ) -> BillingSubscription | None:
+        if subscription_id == "sub_broken":
+            raise RuntimeError("injected failure while applying")
+        return await real_lookup(self, subscription_id, **kwargs)
+
+    monkeypatch.setattr(BillingRepository, "subscription", failing_for_one)
+    second = [
+        subscription_event(subscription=f"sub_burst{n:02d}", customer=f"cus_burst{n:02d}")
+        for n in range(12, 20)
+    ]
+    broken = subscription_event(subscription="sub_broken", customer="cus_broken")
+    burst = [*second[:4], broken, *second[4:]]
+    answers = await asyncio.gather(*(deliver(rivet, event) for event in burst))
+    assert [status for status, _ in answers] == [200] * 4 + [500] + [200] * 4
+
+    async with rivet.runtime.services.uow() as uow:
+        subscriptions = set(
+            await uow.session.scalars(select(BillingSubscription.stripe_subscription_id))
+        )
+        recorded = set(await uow.session.scalars(select(StripeEvent.id)))
+        audited = [entry.subject for entry in await uow.audit.list(limit=100)]
+    assert subscriptions == {f"sub_burst{n:02d}" for n in range(20)} | {"sub_twice"}
+    assert recorded == {event["id"] for event in [*first, repeated, *second]}
+    assert "subscription:sub_broken" not in audited
+    assert audited.count("subscription:sub_twice") == 1
+
+    monkeypatch.setattr(BillingRepository, "subscription", real_lookup)
+    status, body = await deliver(rivet, broken)  # Stripe's redelivery
+    assert (status, body["outcome"]) == (200, "unlinked")

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from bot import texts
 from bot.domain import Tier
 from bot.services.onboarding import OnboardingService, deep_link, hash_token
-from storage.models import BillingSubscription, StripeEvent, User, utcnow
+from storage.group_commit import GroupCommit
+from storage.models import BillingSubscription, User, utcnow
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,12 @@ class BillingService:
     ) -> None:
         self._uow = uow
         # SQLite has one writer: a transaction that reads then writes fails ("database is
-        # locked") when another one wrote meanwhile, so this process applies one at a time.
+        # locked") when another one wrote meanwhile, so this process writes one at a time, and
+        # events that arrive meanwhile are applied together in the next transaction.
         self._write_lock = asyncio.Lock() if serialize_writes else None
+        self._group: GroupCommit[dict[str, Any], ApplyResult] | None = (
+            GroupCommit(self._apply_batch, self._apply_alone) if serialize_writes else None
+        )
         self._onboarding = onboarding
         self._prices = dict(prices)
         self._grace = past_due_grace
@@ -159,41 +164,61 @@ class BillingService:
     # -- events ----------------------------------------------------------------------------
     async def apply_event(self, event: dict[str, Any]) -> ApplyResult:
         """Apply a verified event exactly once. Raises on failure (nothing is written)."""
+        if self._group is not None:
+            return await self._group.submit(event)
+        return await self._apply_alone(event)
+
+    async def _apply_alone(self, event: dict[str, Any]) -> ApplyResult:
         try:
-            async with self._writing():
-                return await self._apply_event(event)
+            async with self._writing(), self._uow() as uow:
+                result = await self._apply_in(uow, event)
+                await uow.commit()
+                return result
         except IntegrityError:
             # Lost a race: the same event (then it is a duplicate now) or the first event of
             # the same subscription (then applying again updates the row the winner created).
-            async with self._writing():
-                return await self._apply_event(event)
+            async with self._writing(), self._uow() as uow:
+                result = await self._apply_in(uow, event)
+                await uow.commit()
+                return result
 
-    async def _apply_event(self, event: dict[str, Any]) -> ApplyResult:
-        event_id = event["id"]
-        created = datetime.fromtimestamp(event["created"], UTC)
-        async with self._uow() as uow:
-            if await uow.billing.event_seen(event_id):
-                return ApplyResult("duplicate")
-            handler = self._handlers.get(event["type"])
-            state = _Apply(uow, event_id, created, event["type"])
-            if handler is None:
-                outcome = "ignored"
-            else:
-                outcome = await handler(state, event["data"]["object"])
-            # Recorded with its outcome in the commit's flush, with the effect: one INSERT (no
-            # "pending" row then UPDATE). A concurrent delivery of the same event fails on the
-            # primary key at commit, rolls back whole, and the retry answers "duplicate".
-            uow.billing.record_event(
-                StripeEvent(
-                    id=event_id,
-                    type=event["type"],
-                    created=created,
-                    livemode=bool(event.get("livemode")),
-                    outcome=outcome,
-                )
+    async def _apply_batch(self, events: Sequence[dict[str, Any]]) -> list[ApplyResult]:
+        """Several events in one transaction (group commit). Raises if any fails; then the
+        caller applies them one by one."""
+        async with self._writing(), self._uow() as uow:
+            references = [_references(event) for event in events]
+            await uow.billing.preload(
+                event_ids={event["id"] for event in events},
+                subscription_ids={ref.subscription_id for ref in references if ref.subscription_id},
+                customer_ids={ref.customer_id for ref in references if ref.customer_id},
+                user_ids={ref.user_id for ref in references if ref.user_id is not None},
             )
+            results = [await self._apply_in(uow, event) for event in events]
             await uow.commit()
-            return ApplyResult(outcome, state.queued)
+            return results
+
+    async def _apply_in(self, uow: UnitOfWork, event: dict[str, Any]) -> ApplyResult:
+        event_id = event["id"]
+        if await uow.billing.event_seen(event_id):
+            return ApplyResult("duplicate")
+        created = datetime.fromtimestamp(event["created"], UTC)
+        handler = self._handlers.get(event["type"])
+        state = _Apply(uow, event_id, created, event["type"])
+        if handler is None:
+            outcome = "ignored"
+        else:
+            outcome = await handler(state, event["data"]["object"])
+        # Recorded with its outcome in the commit's flush, with the effect: one INSERT (no
+        # "pending" row then UPDATE). A concurrent delivery of the same event fails on the
+        # primary key at commit, rolls back whole, and the retry answers "duplicate".
+        uow.billing.record_event(
+            event_id,
+            type=event["type"],
+            created=created,
+            livemode=bool(event.get("livemode")),
+            outcome=outcome,
+        )
+        return ApplyResult(outcome, state.queued)
 
     async def _checkout_completed(self, state: _Apply, session: dict[str, Any]) -> str:
         uow = state.uow
@@ -497,13 +522,12 @@ class BillingService:
     ) -> None:
         if user.telegram_chat_id is None:
             return
-        queued = await state.uow.outbox.enqueue(
+        if await state.uow.outbox.enqueue(
             dedup_key=dedup_key[:200],
             chat_id=user.telegram_chat_id,
             text=text,
             reply_markup=reply_markup,
-        )
-        if queued is not None:
+        ):
             state.queued += 1
 
     # -- deep links --------------------------------------------------------------------------
@@ -648,6 +672,31 @@ class BillingService:
             stripe_subscription_id=row.stripe_subscription_id,
             has_paid_access=self.has_paid_access(row),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _References:
+    subscription_id: str | None
+    customer_id: str | None
+    user_id: int | None
+
+
+def _references(event: dict[str, Any]) -> _References:
+    """What an event will look up, read from the payload shapes the handlers above accept."""
+    obj = _dict(_dict(event.get("data")).get("object"))
+    if event.get("type", "").startswith("customer.subscription."):
+        subscription_id = _object_id(obj.get("id"))
+    elif event.get("type", "").startswith("invoice."):
+        details = _dict(_dict(obj.get("parent")).get("subscription_details"))
+        subscription_id = _object_id(details.get("subscription"))
+    else:
+        subscription_id = _object_id(obj.get("subscription"))
+    reference = obj.get("client_reference_id") or _dict(obj.get("metadata")).get("user_id")
+    try:
+        user_id = int(str(reference)) if reference is not None else None
+    except ValueError:
+        user_id = None
+    return _References(subscription_id, _object_id(obj.get("customer")), user_id)
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -83,9 +83,9 @@ class Digest:
 
     async def _queue(self, key: str, chat_id: int, text: str) -> int:
         async with self._uow() as uow:
-            message = await uow.outbox.enqueue(dedup_key=key, chat_id=chat_id, text=text)
+            queued = await uow.outbox.enqueue(dedup_key=key, chat_id=chat_id, text=text)
             try:
                 await uow.commit()
             except IntegrityError:
                 return 0  # queued by another instance a moment ago
-        return int(message is not None)
+        return int(queued)

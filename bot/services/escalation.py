@@ -200,13 +200,12 @@ class Escalation:
         )
         queued = 0
         for chat_id in chats:
-            message = await uow.outbox.enqueue(
+            queued += await uow.outbox.enqueue(
                 dedup_key=f"alert:{alert_id}:{stage}:{chat_id}",
                 chat_id=chat_id,
                 text=text,
                 reply_markup=ack_markup(alert_id),
             )
-            queued += message is not None
         return queued
 
     async def acknowledge(self, alert_id: int, *, user_id: int | None) -> AckOutcome:

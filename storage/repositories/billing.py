@@ -1,36 +1,122 @@
-"""Stripe events, customers and subscriptions. Never commits: the unit of work does."""
+"""Stripe events, customers and subscriptions. Never commits: the unit of work does.
+
+`preload` reads what a batch of events will need in a few IN queries; afterwards the look-ups it
+covered are answered from memory (no SQL, so no autoflush), and anything it did not cover still
+goes to the database. Answers from memory stay right because every row they consider is an ORM
+object of this session, changed in place, and the only ways to create such rows are here."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Collection
+from datetime import datetime
+from itertools import chain
+
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import BillingCustomer, BillingSubscription, StripeEvent
+from storage.models import BillingCustomer, BillingSubscription, StripeEvent, User, utcnow
+from storage.repositories.pending import PendingInserts
 
 
 class BillingRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, pending: PendingInserts) -> None:
         self.session = session
+        self._pending = pending
+        self._event_seen: dict[str, bool] = {}
+        self._subscriptions: dict[str, BillingSubscription | None] = {}
+        self._absent_customers: set[str] = set()
+        self._users_fully_loaded: set[int] = set()
+        # The session's identity map holds objects weakly: these keep the preloaded ones there.
+        self._preloaded: list[object] = []
+
+    async def preload(
+        self,
+        *,
+        event_ids: Collection[str],
+        subscription_ids: Collection[str],
+        customer_ids: Collection[str],
+        user_ids: Collection[int],
+    ) -> None:
+        """Load, for a batch of events: whether each was seen, the subscriptions with their users
+        and those users' other subscriptions, the customers, and the users referenced otherwise
+        (with their subscriptions)."""
+        if event_ids:
+            seen = set(
+                await self.session.scalars(
+                    select(StripeEvent.id).where(StripeEvent.id.in_(event_ids))
+                )
+            )
+            self._event_seen.update({event_id: event_id in seen for event_id in event_ids})
+        users_loaded: set[int] = set()
+        if subscription_ids:
+            of_batch = BillingSubscription.stripe_subscription_id.in_(subscription_ids)
+            owners = select(BillingSubscription.user_id).where(of_batch)
+            rows = await self._subscriptions_with_users(
+                or_(of_batch, BillingSubscription.user_id.in_(owners))
+            )
+            found = {row.stripe_subscription_id: row for row in rows}
+            self._subscriptions.update({sid: found.get(sid) for sid in subscription_ids})
+            users_loaded = {row.user_id for row in found.values() if row.user_id is not None}
+        users = set(user_ids)
+        if customer_ids:
+            customers = await self.session.scalars(
+                select(BillingCustomer).where(BillingCustomer.stripe_customer_id.in_(customer_ids))
+            )
+            known = {customer.stripe_customer_id: customer for customer in customers}
+            self._preloaded.extend(known.values())
+            self._absent_customers.update(set(customer_ids) - known.keys())
+            users.update(customer.user_id for customer in known.values())
+        if users - users_loaded:
+            users_query = select(User).where(User.id.in_(users - users_loaded))
+            self._preloaded.extend((await self.session.scalars(users_query)).all())
+            await self._subscriptions_with_users(
+                BillingSubscription.user_id.in_(users - users_loaded)
+            )
+        self._users_fully_loaded.update(users | users_loaded)
+
+    async def _subscriptions_with_users(
+        self, condition: ColumnElement[bool]
+    ) -> list[BillingSubscription]:
+        query = (
+            select(BillingSubscription, User)
+            .outerjoin(User, User.id == BillingSubscription.user_id)
+            .where(condition)
+        )
+        rows = (await self.session.execute(query)).all()
+        self._preloaded.extend(chain.from_iterable(rows))
+        return [subscription for subscription, _ in rows]
 
     # -- events ------------------------------------------------------------------------
     async def event_seen(self, event_id: str) -> bool:
+        if event_id in self._event_seen:
+            return self._event_seen[event_id]
+        if any(row["id"] == event_id for row in self._pending.pending(StripeEvent)):
+            return True
         found = await self.session.scalar(select(StripeEvent.id).where(StripeEvent.id == event_id))
         return found is not None
 
-    async def add_event(self, event: StripeEvent) -> StripeEvent:
-        self.session.add(event)
-        await self.session.flush()
-        return event
-
-    def record_event(self, event: StripeEvent) -> None:
-        """Written by the next flush (the commit's), together with the event's effect."""
-        self.session.add(event)
+    def record_event(
+        self, event_id: str, *, type: str, created: datetime, livemode: bool, outcome: str
+    ) -> None:
+        """Written at commit, together with the event's effect."""
+        self._pending.add(
+            StripeEvent,
+            id=event_id,
+            type=type,
+            created=created,
+            livemode=livemode,
+            outcome=outcome,
+            received_at=utcnow(),
+        )
+        self._event_seen[event_id] = True
 
     async def event(self, event_id: str) -> StripeEvent | None:
         return await self.session.get(StripeEvent, event_id)
 
     # -- customers -----------------------------------------------------------------------
     async def customer(self, stripe_customer_id: str) -> BillingCustomer | None:
+        if stripe_customer_id in self._absent_customers:
+            return None
         return await self.session.get(BillingCustomer, stripe_customer_id)
 
     async def link_customer(self, stripe_customer_id: str, user_id: int) -> BillingCustomer:
@@ -39,6 +125,7 @@ class BillingRepository:
             customer = BillingCustomer(stripe_customer_id=stripe_customer_id, user_id=user_id)
             self.session.add(customer)
             await self.session.flush()
+            self._absent_customers.discard(stripe_customer_id)
         else:
             customer.user_id = user_id
         return customer
@@ -51,6 +138,9 @@ class BillingRepository:
     async def subscription(
         self, stripe_subscription_id: str, *, for_update: bool = False
     ) -> BillingSubscription | None:
+        if stripe_subscription_id in self._subscriptions:
+            # Preloaded by a batch, which holds SQLite's single writer: no lock to take.
+            return self._subscriptions[stripe_subscription_id]
         query = select(BillingSubscription).where(
             BillingSubscription.stripe_subscription_id == stripe_subscription_id
         )
@@ -66,9 +156,19 @@ class BillingRepository:
     async def add_subscription(self, subscription: BillingSubscription) -> BillingSubscription:
         self.session.add(subscription)
         await self.session.flush()
+        self._subscriptions[subscription.stripe_subscription_id] = subscription
         return subscription
 
     async def subscriptions_of(self, user_id: int) -> list[BillingSubscription]:
+        if user_id in self._users_fully_loaded:
+            # Every row that is or was the user's is an object of this session by now.
+            loaded = chain(self.session.identity_map.values(), self.session.new)
+            mine = [
+                row
+                for row in loaded
+                if isinstance(row, BillingSubscription) and row.user_id == user_id
+            ]
+            return sorted(mine, key=lambda row: row.id)
         query = select(BillingSubscription).where(BillingSubscription.user_id == user_id)
         return list(await self.session.scalars(query.order_by(BillingSubscription.id)))
 

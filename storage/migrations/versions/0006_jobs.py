@@ -1,7 +1,7 @@
 """jobs: work-order watches for the CMMS status sync
 
 Revision ID: 0006
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-26 09:00:00
 """
 
@@ -13,10 +13,10 @@ from alembic import op
 import storage.models.base
 
 revision: str = "0006"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
 # The watches point at the CMMS write outbox's rows.
-depends_on: str | Sequence[str] | None = "0003"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
