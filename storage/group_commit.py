@@ -34,9 +34,10 @@ class GroupCommit(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         """Apply `item` (in whichever batch it lands) and return its result or raise its error."""
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
         self._waiting.append((item, future))
-        if self._writer is None or self._writer.done():
+        if self._writer is None or self._writer.done() or self._writer.get_loop() is not loop:
             self._writer = asyncio.create_task(self._write_all(), name="group-commit")
         # The write goes on if the caller is cancelled: it was accepted, it gets written.
         return await asyncio.shield(future)
