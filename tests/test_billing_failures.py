@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,8 @@ from bot.services.onboarding import OnboardingService
 from storage.models import BillingSubscription, OutboxMessage, StripeEvent, utcnow
 from storage.repositories.billing import BillingRepository
 from tests.billing_support import (  # noqa: F401  (fixtures)
+    PRICE_BASIC,
+    PRICE_ENTERPRISE,
     billing_rivet,
     checkout_completed,
     deliver,
@@ -206,3 +209,66 @@ async def test_concurrent_deliveries_each_get_their_own_outcome(
     monkeypatch.setattr(BillingRepository, "subscription", real_lookup)
     status, body = await deliver(rivet, broken)  # Stripe's redelivery
     assert (status, body["outcome"]) == (200, "unlinked")
+
+
+async def test_a_burst_for_linked_users_ends_in_each_users_best_paid_tier(
+    billing_rivet: RivetHarness,
+) -> None:
+    """In a shared transaction the users' subscriptions are answered from memory: a plan change,
+    a second subscription, a stale event and a cancellation must still add up per user."""
+    rivet = billing_rivet
+    ada, _ = await linked_user(rivet, 8101, "ada@example.com")
+    bob, _ = await linked_user(rivet, 8102, "bob@example.com", name="Bob")
+    now = int(time.time())
+    for user_id, name in ((ada, "ada"), (bob, "bob")):
+        checkout = checkout_completed(
+            session_id=f"cs_{name}",
+            customer=f"cus_{name}",
+            subscription=f"sub_{name}",
+            email=f"{name}@example.com",
+            user_id=user_id,
+            created=now - 100,
+        )
+        assert (await deliver(rivet, checkout))[0] == 200
+
+    burst = [
+        subscription_event(
+            subscription="sub_ada", customer="cus_ada", price=PRICE_ENTERPRISE, created=now - 10
+        ),
+        subscription_event(
+            "customer.subscription.created",
+            subscription="sub_ada2",
+            customer="cus_ada",
+            price=PRICE_BASIC,
+            user_id=ada,
+            created=now - 5,
+        ),
+        subscription_event(  # older than the plan change: ignored whichever lands first
+            subscription="sub_ada", customer="cus_ada", price=PRICE_BASIC, created=now - 50
+        ),
+        subscription_event(
+            "customer.subscription.deleted",
+            subscription="sub_bob",
+            customer="cus_bob",
+            status="canceled",
+            created=now - 10,
+        ),
+    ]
+    answers = await asyncio.gather(*(deliver(rivet, event) for event in burst))
+    assert [status for status, _ in answers] == [200] * 4
+
+    async with rivet.runtime.services.uow() as uow:
+        tiers = {user_id: (await uow.users.get(user_id)).tier for user_id in (ada, bob)}
+        bob_chat = (await uow.users.get(bob)).telegram_chat_id
+        owners = {
+            row.stripe_subscription_id: (row.user_id, row.tier, row.status)
+            for row in await uow.session.scalars(select(BillingSubscription))
+        }
+        chats = [m.chat_id for m in await uow.session.scalars(select(OutboxMessage))]
+    assert tiers == {ada: "enterprise", bob: "none"}
+    assert owners == {
+        "sub_ada": (ada, "enterprise", "active"),
+        "sub_ada2": (ada, "basic", "active"),
+        "sub_bob": (bob, "pro", "canceled"),
+    }
+    assert bob_chat in chats  # "your subscription ended"

@@ -169,18 +169,18 @@ class BillingService:
         return await self._apply_alone(event)
 
     async def _apply_alone(self, event: dict[str, Any]) -> ApplyResult:
-        try:
-            async with self._writing(), self._uow() as uow:
-                result = await self._apply_in(uow, event)
-                await uow.commit()
-                return result
-        except IntegrityError:
-            # Lost a race: the same event (then it is a duplicate now) or the first event of
-            # the same subscription (then applying again updates the row the winner created).
-            async with self._writing(), self._uow() as uow:
-                result = await self._apply_in(uow, event)
-                await uow.commit()
-                return result
+        for attempt in range(2):
+            try:
+                async with self._writing(), self._uow() as uow:
+                    result = await self._apply_in(uow, event)
+                    await uow.commit()
+                    return result
+            except IntegrityError:
+                # Lost a race: the same event (then it is a duplicate now) or the first event
+                # of the same subscription (then applying again updates the winner's row).
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _apply_batch(self, events: Sequence[dict[str, Any]]) -> list[ApplyResult]:
         """Several events in one transaction (group commit). Raises if any fails; then the

@@ -1016,16 +1016,7 @@ class FakeAtlas:
             if asset
             else None
         )
-        location_ref = stored.get("location")
-        dto["location"] = (
-            self._location_mini(self.locations[location_ref["id"]]) if location_ref else None
-        )
-        category_ref = stored.get("category")
-        dto["category"] = (
-            {"id": category_ref["id"], "name": self.categories[category_ref["id"]]["name"]}
-            if category_ref
-            else None
-        )
+        self._add_location_and_category(dto, stored)
         dto["primaryUser"] = self._user_mini(stored.get("primaryUser"))
         dto["completedBy"] = self._user_mini(stored.get("completedBy"))
         dto["assignedTo"] = [self._user_mini(ref) for ref in stored.get("assignedTo") or []]
@@ -1136,6 +1127,19 @@ class FakeAtlas:
 
     # ------------------------------------------------------------------ assets and locations
 
+    def _add_location_and_category(self, dto: dict[str, Any], stored: dict[str, Any]) -> None:
+        """The references a work order and an asset DTO both expand the same way."""
+        location_ref = stored.get("location")
+        dto["location"] = (
+            self._location_mini(self.locations[location_ref["id"]]) if location_ref else None
+        )
+        category_ref = stored.get("category")
+        dto["category"] = (
+            {"id": category_ref["id"], "name": self.categories[category_ref["id"]]["name"]}
+            if category_ref
+            else None
+        )
+
     def _location_mini(self, location: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in location.items() if k != "companyId"}
 
@@ -1187,16 +1191,7 @@ class FakeAtlas:
         dto["hasChildren"] = any(
             (a.get("parentAsset") or {}).get("id") == stored["id"] for a in self.assets.values()
         )
-        location_ref = stored.get("location")
-        dto["location"] = (
-            self._location_mini(self.locations[location_ref["id"]]) if location_ref else None
-        )
-        category_ref = stored.get("category")
-        dto["category"] = (
-            {"id": category_ref["id"], "name": self.categories[category_ref["id"]]["name"]}
-            if category_ref
-            else None
-        )
+        self._add_location_and_category(dto, stored)
         parent_ref = stored.get("parentAsset")
         dto["parentAsset"] = (
             {"id": parent_ref["id"], "name": self.assets[parent_ref["id"]]["name"]}
