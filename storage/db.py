@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Dialect, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from storage.sqlite_loop import loop_connection_factory
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -32,7 +34,6 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(
             url,
             echo=echo,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=1,
             max_overflow=0,
             pool_timeout=30,
@@ -41,6 +42,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             # trip to aiosqlite's thread.
             pool_reset_on_return=None,
         )
+        event.listen(engine.sync_engine, "do_connect", _connect_on_loop)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     return create_async_engine(
@@ -48,10 +50,18 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     )
 
 
+_loop_connection = loop_connection_factory(SQLITE_BUSY_TIMEOUT_MS)
+
+
+def _connect_on_loop(
+    dialect: Dialect, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+) -> Any:
+    return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=_loop_connection, **cparams)
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

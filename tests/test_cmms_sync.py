@@ -205,7 +205,10 @@ async def test_atlas_down_during_100_creations_all_exist_exactly_once(world: Wor
     assert all(o.queued and o.work_order is None for o in outcomes)
     assert {outcome_text(o, lambda wo: wo.number) for o in outcomes} == {texts.SAVED_WILL_SYNC}
     await asyncio.sleep(1.2)  # the late answers' work orders are in Atlas by now
-    assert len(fake.work_orders) == 30
+    # Each create that reached Atlas made a work order the client never heard of. (On a busy
+    # machine a few attempts time out earlier, at their duplicate search, and create nothing.)
+    creates = [r for r in fake.requests if r.path == "/work-orders" and r.status == 200]
+    assert len(fake.work_orders) == len(creates) >= 20
 
     # Still down: the job probes once per run, nothing is lost or duplicated.
     world.clock.advance(timedelta(hours=1))

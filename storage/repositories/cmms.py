@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -18,6 +19,7 @@ from storage.models import (
 )
 
 OPEN_STATUSES = ("OPEN", "IN_PROGRESS", "ON_HOLD")
+OPEN_STATUS = CmmsWorkOrder.status.in_(OPEN_STATUSES)
 INDEX_COLUMNS = (
     CmmsAsset.id,
     CmmsAsset.name,
@@ -109,18 +111,17 @@ class CmmsRepository:
         asset_id: int | None,
         limit: int,
     ) -> list[CmmsWorkOrder]:
-        query = select(CmmsWorkOrder).where(CmmsWorkOrder.status.in_(OPEN_STATUSES))
-        if assigned_to_email is not None:
-            query = query.where(CmmsWorkOrder.assigned_to_email == assigned_to_email)
-        if created_by_email is not None:
-            query = query.where(CmmsWorkOrder.created_by_email == created_by_email)
-        if asset_id is not None:
-            query = query.where(CmmsWorkOrder.asset_id == asset_id)
-        query = query.order_by(CmmsWorkOrder.created_at.desc(), CmmsWorkOrder.id.desc())
-        return list(await self.session.scalars(query.limit(limit)))
+        filters = {
+            "assigned_to_email": assigned_to_email,
+            "created_by_email": created_by_email,
+            "asset_id": asset_id,
+        }
+        given = {name: value for name, value in filters.items() if value is not None}
+        query = _open_work_orders_query(frozenset(given))
+        return list(await self.session.scalars(query, {**given, "limit": limit}))
 
     async def count_open_work_orders(self) -> int:
-        query = select(func.count(CmmsWorkOrder.id)).where(CmmsWorkOrder.status.in_(OPEN_STATUSES))
+        query = select(func.count(CmmsWorkOrder.id)).where(OPEN_STATUS)
         return int(await self.session.scalar(query) or 0)
 
     async def notes(self, work_order_ids: Sequence[int]) -> list[CmmsNote]:
@@ -201,3 +202,14 @@ class WorkOrderRequestRepository:
             WorkOrderRequest.state
         )
         return {state: int(count) for state, count in (await self.session.execute(query)).all()}
+
+
+@cache
+def _open_work_orders_query(filters: frozenset[str]) -> Select[CmmsWorkOrder]:
+    """Built once per combination of filters, with bound parameters: building a statement
+    costs more than SQLite takes to run it (the duplicate check runs it on every report)."""
+    query = select(CmmsWorkOrder).where(OPEN_STATUS)
+    for name in sorted(filters):
+        query = query.where(getattr(CmmsWorkOrder, name) == bindparam(name))
+    query = query.order_by(CmmsWorkOrder.created_at.desc(), CmmsWorkOrder.id.desc())
+    return query.limit(bindparam("limit"))

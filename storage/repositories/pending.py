@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Base
@@ -27,5 +27,11 @@ class PendingInserts:
 
     async def write(self) -> None:
         rows, self._rows = self._rows, {}
+        if not rows:
+            return
+        # Core inserts on the session's connection: the ORM's bulk path adds nothing for rows
+        # that never become objects. The ORM's own changes go first, as its autoflush would.
+        await self._session.flush()
+        connection = await self._session.connection()
         for model, values in rows.items():
-            await self._session.execute(insert(model), values)
+            await connection.execute(insert(cast(Table, model.__table__)), values)

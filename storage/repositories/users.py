@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OnboardingToken, User
+
+# Every update looks its sender up: built once (building costs more than SQLite's answer).
+BY_TELEGRAM_ID = select(User).where(User.telegram_user_id == bindparam("telegram_user_id"))
 
 
 class UserRepository:
@@ -19,9 +22,7 @@ class UserRepository:
         return await self.session.scalar(select(User).where(User.email == email.lower()))
 
     async def by_telegram_id(self, telegram_user_id: int) -> User | None:
-        return await self.session.scalar(
-            select(User).where(User.telegram_user_id == telegram_user_id)
-        )
+        return await self.session.scalar(BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
 
     async def add(self, user: User) -> User:
         self.session.add(user)
