@@ -338,9 +338,11 @@ SUBSCRIBE_PICK_TIER = "Pick a plan. You'll pay securely on Stripe's checkout pag
 SUBSCRIBE_NO_PRICES = "No plans are on sale here yet. Ask your admin."
 BUTTON_MANAGE_BILLING = "Manage billing"
 BUTTON_FIX_PAYMENT = "Update payment method"
+NO_BILLING_ACCOUNT = "Stripe doesn't know you yet, so there is nothing to manage. /subscribe"
 NO_SUBSCRIPTION = "You have no subscription yet. /subscribe to pick a plan."
 PAYMENT_PROCESSING = "✅ Payment received — your plan is being set up. /billing shows it."
 PAYMENT_RECOVERED = "✅ Your payment went through. Thanks — everything is back to normal."
+OPEN_PORTAL = "Update your card or pay the open invoice in the billing portal:"
 ALREADY_SUBSCRIBED = (
     "You already have a subscription. Change your plan, payment method or cancel in the "
     "billing portal:"
@@ -393,17 +395,13 @@ def grace_ended(tier: Tier) -> str:
     )
 
 
-def payment_failed(amount: str, next_attempt: datetime | None, *, has_link: bool) -> str:
+def payment_failed(amount: str, next_attempt: datetime | None) -> str:
     lines = [f"⚠️ Your payment of <b>{escape(amount or 'your plan')}</b> didn't go through."]
     if next_attempt is not None:
         lines.append(f"We'll try again on {next_attempt:%d %b %Y}.")
     else:
         lines.append("There will be no further automatic attempts.")
-    lines.append(
-        "Tap the button below to update your payment method."
-        if has_link
-        else "Use /billing to update your payment method."
-    )
+    lines.append("Tap the button below to update your payment method.")
     return "\n".join(lines)
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import keyboards, texts
 from bot.domain import Tier
 from bot.keyboards import SubscribeTier
-from bot.services.billing import bot_link
+from bot.services.billing import OPEN_PORTAL_CALLBACK, bot_link
 from bot.services.onboarding import UserView
 from bot.services.tiers import Refusal
 from bot.throttle import ReplyThrottle
@@ -175,9 +175,37 @@ async def billing_command(
     await message.answer(text, reply_markup=markup)
 
 
+async def open_portal(
+    callback: CallbackQuery,
+    user: UserView | None,
+    services: AppServices,
+    bot_username: str,
+) -> None:
+    """The "Update payment method" button of a failed-payment notice: a fresh portal link."""
+    message = callback.message
+    if not isinstance(message, Message) or user is None:
+        await callback.answer(texts.STALE_BUTTON)
+        return
+    await callback.answer()
+    if services.stripe is None:
+        await message.answer(texts.BILLING_NOT_CONFIGURED)
+        return
+    try:
+        markup = await _portal_markup(services, user, bot_username)
+    except StripeUnavailableError as exc:
+        log.warning("portal session failed: %s", exc)
+        await message.answer(texts.BILLING_UNAVAILABLE)
+        return
+    if markup is None:
+        await message.answer(texts.NO_BILLING_ACCOUNT)
+        return
+    await message.answer(texts.OPEN_PORTAL, reply_markup=markup)
+
+
 def create_router() -> Router:
     router = Router(name=__name__)
     router.message.register(subscribe_command, Command("subscribe"))
     router.message.register(billing_command, Command("billing"))
     router.callback_query.register(subscribe_tier, SubscribeTier.filter())
+    router.callback_query.register(open_portal, F.data == OPEN_PORTAL_CALLBACK)
     return router

@@ -93,6 +93,28 @@ async def test_billing_shows_the_plan_and_a_portal_button_and_subscribers_get_th
     assert fake_stripe.calls("/v1/checkout/sessions") == []  # no second subscription
 
 
+async def test_a_failed_payment_without_an_invoice_page_opens_the_portal_when_pressed(
+    billing_rivet: RivetHarness, fake_stripe: FakeStripe
+) -> None:
+    rivet = billing_rivet
+    user_id, chat = await linked_user(rivet, 9611, "ada@example.com")
+    await deliver(rivet, checkout_completed(user_id=user_id, tier="pro"))
+    await chat.wait_for_message("Your plan is now")
+    from tests.billing_support import invoice_event
+
+    await deliver(rivet, invoice_event(hosted_url=None))
+    notice = await chat.wait_for_message("didn't go through")
+    assert [button.text for row in notice.buttons for button in row] == ["Update payment method"]
+    assert fake_stripe.calls("/v1/billing_portal/sessions") == []  # made when pressed, not before
+
+    await chat.press("Update payment method", notice.message_id)
+    portal = await chat.wait_for_message("billing portal")
+    url = portal.buttons[0][0].value
+    assert url is not None and url.startswith("https://billing.stripe.test/p/")
+    (call,) = fake_stripe.calls("/v1/billing_portal/sessions")
+    assert call.params["customer"] == "cus_T0000000000001"
+
+
 async def test_without_a_stripe_key_billing_is_not_configured(rivet: RivetHarness) -> None:
     _, token = await rivet.runtime.services.onboarding.add_user(
         email="nokey@example.com", name="Nia", tier=Tier.BASIC

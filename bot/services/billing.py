@@ -37,6 +37,11 @@ MANAGEABLE_STATUSES = frozenset(
 )
 
 
+# The button's callback data: a Customer Portal session is made when it is pressed, because
+# portal links expire within minutes and a queued message may be delivered much later.
+OPEN_PORTAL_CALLBACK = "billing:portal"
+
+
 def bot_link(bot_username: str) -> str:
     return f"https://t.me/{bot_username}"
 
@@ -405,6 +410,12 @@ class BillingService:
         if user is None:
             return "unlinked"
         url = invoice.get("hosted_invoice_url")
+        # Stripe's page for this invoice, else the Customer Portal (made when pressed).
+        button: dict[str, str] = (
+            {"text": texts.BUTTON_FIX_PAYMENT, "url": str(url)}
+            if url
+            else {"text": texts.BUTTON_FIX_PAYMENT, "callback_data": OPEN_PORTAL_CALLBACK}
+        )
         next_attempt = invoice.get("next_payment_attempt")
         await self._notify(
             state,
@@ -413,11 +424,8 @@ class BillingService:
             texts.payment_failed(
                 _money(invoice.get("amount_due"), invoice.get("currency")),
                 _timestamp(next_attempt) if isinstance(next_attempt, int) else None,
-                has_link=bool(url),
             ),
-            {"inline_keyboard": [[{"text": texts.BUTTON_FIX_PAYMENT, "url": url}]]}
-            if url
-            else None,
+            {"inline_keyboard": [[button]]},
         )
         return "applied"
 
