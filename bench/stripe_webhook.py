@@ -37,7 +37,9 @@ from bot.billing_routes import STRIPE_WEBHOOK_PATH, BillingWebContext, billing_r
 from bot.domain import Tier
 from bot.http import error_envelope
 from bot.services.billing import BillingService
+from bot.services.cmms_accounts import CmmsAccounts
 from bot.services.onboarding import OnboardingService
+from integrations.cmms.local import LocalCmms
 from integrations.stripe_api import WebhookVerifier
 from storage.db import Database
 from storage.migrate import upgrade
@@ -202,6 +204,7 @@ async def measure(count: int, concurrency: int, subscriptions: int) -> Measured:
         )
         context = BillingWebContext(
             billing=billing,
+            cmms_accounts=CmmsAccounts(uow, LocalCmms(uow, files_dir=Path(tmp) / "files")),
             verifier=WebhookVerifier.from_setting(SECRET),
             bot_username="rivet_bench_bot",
             admin_api_key=None,

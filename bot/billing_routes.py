@@ -20,6 +20,7 @@ from bot.auth_limit import FailedAuthLimiter
 from bot.domain import Tier
 from bot.http import bearer_matches, json_error
 from bot.services.billing import BillingService
+from bot.services.cmms_accounts import CmmsAccounts, atlas_user_id
 from integrations.stripe_api import InvalidWebhookError, WebhookVerifier
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ SUCCESS_REFRESH_S = 3
 @dataclass(frozen=True, slots=True)
 class BillingWebContext:
     billing: BillingService
+    cmms_accounts: CmmsAccounts
     verifier: WebhookVerifier | None
     bot_username: str
     admin_api_key: str | None
@@ -193,8 +195,15 @@ async def _provision(request: web.Request, context: BillingWebContext) -> web.Re
         tier=Tier(payload.subscription_tier),
         bot_username=context.bot_username,
     )
+    # The user exists whatever the CMMS says; without an answer in time the id stays null
+    # and the scheduler creates the account later (GET /api/users/{id} shows it then).
+    cmms_user = await context.cmms_accounts.account_of(result.user_id)
     return web.json_response(
-        {"user_id": result.user_id, "atlas_user_id": None, "telegram_link": result.telegram_link},
+        {
+            "user_id": result.user_id,
+            "atlas_user_id": atlas_user_id(cmms_user),
+            "telegram_link": result.telegram_link,
+        },
         status=201 if result.created else 200,
     )
 

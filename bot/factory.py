@@ -24,6 +24,7 @@ from bot.middlewares import (
     inline_pure_filters,
 )
 from bot.services.billing import BillingService
+from bot.services.cmms_accounts import CmmsAccounts
 from bot.services.cmms_sync import CmmsSync
 from bot.services.intent import create_intent_extractor
 from bot.services.onboarding import OnboardingService
@@ -60,6 +61,7 @@ class AppServices:
     redis: Redis | None
     cmms: CmmsPort
     cmms_sync: CmmsSync  # the CMMS write outbox; handlers get it as `writer`
+    cmms_accounts: CmmsAccounts  # Atlas users for paying users
     billing: BillingService
     tiers: TierGate
     stripe: StripeGateway | None  # None without STRIPE_API_KEY: billing "not configured"
@@ -137,6 +139,7 @@ def create_services(settings: Settings) -> AppServices:
         stripe=stripe_gateway,
         auth_limiter=RedisAuthLimiter(redis) if redis is not None else MemoryAuthLimiter(),
         cmms=cmms,
+        cmms_accounts=CmmsAccounts(uow, cmms),
         cmms_sync=CmmsSync(
             uow,
             cmms,

@@ -43,6 +43,8 @@ EXIT_CONFLICT = 3
 OUTBOX_INTERVAL_S = 10
 BILLING_GRACE_INTERVAL_S = 3600
 CMMS_RETRY_INTERVAL_S = 30
+# Accounts in Atlas for paying users whose provisioning met an unavailable Atlas.
+CMMS_ACCOUNTS_INTERVAL_S = 120
 
 
 class StartupError(Exception):
@@ -166,6 +168,7 @@ class Runtime:
         stripe_secret = _secret(self.settings.stripe_webhook_secret)
         return BillingWebContext(
             billing=self.services.billing,
+            cmms_accounts=self.services.cmms_accounts,
             verifier=WebhookVerifier.from_setting(stripe_secret) if stripe_secret else None,
             bot_username=self.me.username,
             admin_api_key=_secret(self.settings.admin_api_key),
@@ -225,6 +228,12 @@ class Runtime:
             "interval",
             seconds=CMMS_RETRY_INTERVAL_S,
             id="cmms_retry",
+        )
+        self.scheduler.add_job(
+            self.services.cmms_accounts.link_missing,
+            "interval",
+            seconds=CMMS_ACCOUNTS_INTERVAL_S,
+            id="cmms_accounts",
         )
         self.scheduler.add_job(
             refresh_asset_index,

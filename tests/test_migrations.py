@@ -10,9 +10,11 @@ from sqlalchemy import text
 from storage.db import Database
 from storage.migrate import alembic_config, downgrade, upgrade
 
+HEAD = "0008"
+
 
 def test_the_history_has_one_head() -> None:
-    assert ScriptDirectory.from_config(alembic_config()).get_heads() == ["0007"]
+    assert ScriptDirectory.from_config(alembic_config()).get_heads() == [HEAD]
 
 
 async def versions(database: Database) -> set[str]:
@@ -28,10 +30,10 @@ async def test_a_database_migrated_branch_by_branch_reaches_the_head(tmp_path: P
             await upgrade(database.engine, branch)
         assert await versions(database) == {"0002", "0004", "0005", "0006"}
         await upgrade(database.engine)
-        assert await versions(database) == {"0007"}
+        assert await versions(database) == {HEAD}
         await downgrade(database.engine)
         assert await versions(database) == set()
         await upgrade(database.engine)
-        assert await versions(database) == {"0007"}
+        assert await versions(database) == {HEAD}
     finally:
         await database.close()

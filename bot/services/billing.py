@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import texts
 from bot.domain import Tier
+from bot.services.cmms_accounts import atlas_user_id
 from bot.services.onboarding import OnboardingService, deep_link, hash_token
 from storage.group_commit import GroupCommit
 from storage.models import BillingSubscription, User, utcnow
@@ -645,7 +646,7 @@ class BillingService:
                 "tier": user.tier,
                 "status": user.status,
                 "telegram_linked": user.telegram_user_id is not None,
-                "atlas_user_id": None,
+                "atlas_user_id": atlas_user_id(user.cmms_user_id),
                 "stripe_customer_ids": [c.stripe_customer_id for c in customers],
                 "subscription": view.as_dict() if view else None,
                 "subscription_status": view.status if view else None,

@@ -24,6 +24,8 @@ class User(Base):
     tier: Mapped[str] = mapped_column(String(20), default="none")
     status: Mapped[str] = mapped_column(String(20), default="active")
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The user's account in the CMMS (Atlas); null with the local CMMS or until Atlas answers.
+    cmms_user_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -47,6 +47,21 @@ class UserRepository:
             query = query.where(User.tier == tier)
         return list(await self.session.scalars(query.order_by(User.id)))
 
+    async def without_cmms_account(self, limit: int) -> list[int]:
+        """Active paying users with an e-mail and no CMMS account yet, oldest first."""
+        query = (
+            select(User.id)
+            .where(
+                User.cmms_user_id.is_(None),
+                User.email.is_not(None),
+                User.status == "active",
+                User.tier != "none",
+            )
+            .order_by(User.id)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
+
     async def count(self) -> int:
         return int(await self.session.scalar(select(func.count(User.id))) or 0)
 

@@ -1,0 +1,99 @@
+"""CMMS accounts for paying users: provisioning gives each one a user in Atlas.
+
+Atlas may be down or slow when someone pays, and paying must not wait for it. The users table
+is the record of what is missing (an active, paying user with an e-mail and no CMMS id), so
+nothing else needs queueing: provisioning tries once, and a scheduler job asks again for those
+still missing. Atlas's side is idempotent by e-mail (`ensure_user` finds before it invites)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from enum import StrEnum
+
+from integrations.cmms.port import CmmsError, CmmsPort, CmmsRejected
+from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+ACTOR = "cmms"
+
+
+class AccountOutcome(StrEnum):
+    LINKED = "linked"
+    NOT_APPLICABLE = "not_applicable"  # no Atlas, no such user, or no e-mail
+    REFUSED = "refused"  # Atlas refused this user (e.g. the e-mail); others may still work
+    UNAVAILABLE = "unavailable"  # down, slow, at its seat limit: try everyone later
+
+
+def atlas_user_id(cmms_user_id: str | None) -> int | str | None:
+    """As the API shows it: Atlas's ids are numbers."""
+    if cmms_user_id is not None and cmms_user_id.isdigit():
+        return int(cmms_user_id)
+    return cmms_user_id
+
+
+class CmmsAccounts:
+    def __init__(self, uow: UnitOfWorkFactory, cmms: CmmsPort, *, timeout_s: float = 10.0) -> None:
+        self._uow = uow
+        self._cmms = cmms
+        self._timeout_s = timeout_s
+
+    @property
+    def enabled(self) -> bool:
+        """The local CMMS knows people by e-mail: it needs no accounts."""
+        return self._cmms.backend == "atlas"
+
+    async def account_of(self, user_id: int) -> str | None:
+        """The user's CMMS account, created now if it is missing and the CMMS answers in time."""
+        outcome = await self.ensure(user_id)
+        if outcome is not AccountOutcome.LINKED:
+            return None
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+            return user.cmms_user_id if user else None
+
+    async def ensure(self, user_id: int) -> AccountOutcome:
+        if not self.enabled:
+            return AccountOutcome.NOT_APPLICABLE
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None or not user.email:
+                return AccountOutcome.NOT_APPLICABLE
+            if user.cmms_user_id:
+                return AccountOutcome.LINKED
+            email, name = user.email, user.display_name
+        try:
+            account = await asyncio.wait_for(
+                self._cmms.ensure_user(email, name), timeout=self._timeout_s
+            )
+        except CmmsRejected as error:
+            log.warning("the CMMS refused an account for user %s: %s", user_id, error.message)
+            return AccountOutcome.REFUSED
+        except (CmmsError, TimeoutError) as error:
+            reason = error.message if isinstance(error, CmmsError) else "no answer in time"
+            log.warning("no CMMS account for user %s yet (%s); retried later", user_id, reason)
+            return AccountOutcome.UNAVAILABLE
+        async with self._uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None:
+                return AccountOutcome.NOT_APPLICABLE
+            user.cmms_user_id = account.id
+            uow.audit.record(ACTOR, "cmms.account_linked", f"user:{user_id}", cmms_user=account.id)
+            await uow.commit()
+        return AccountOutcome.LINKED
+
+    async def link_missing(self, limit: int = 50) -> int:
+        """Scheduler job: accounts for the paying users still without one. Returns how many."""
+        if not self.enabled:
+            return 0
+        async with self._uow() as uow:
+            missing = await uow.users.without_cmms_account(limit)
+        linked = 0
+        for user_id in missing:
+            outcome = await self.ensure(user_id)
+            if outcome is AccountOutcome.LINKED:
+                linked += 1
+            elif outcome is AccountOutcome.UNAVAILABLE:
+                break  # one failure tells for all of them; the next run tries again
+        return linked

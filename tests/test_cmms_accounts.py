@@ -1,0 +1,118 @@
+"""Issue 4: provisioning gives a paying user an account in Atlas (`atlas_user_id`), once; a user
+that Atlas could not take at the time gets it later from the scheduler job."""
+
+# ruff: noqa: F811  (fixtures imported from tests.billing_support are used as arguments)
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from bot.emulator import BotApiEmulator
+from bot.settings import Settings
+from tests.billing_support import (  # noqa: F401  (fixtures)
+    checkout_completed,
+    deliver,
+    fake_stripe,
+    start_billing_rivet,
+)
+from tests.conftest import TEST_ADMIN_KEY, RivetHarness
+from tests.fakes.atlas import FAKE_ADMIN_EMAIL, FAKE_ADMIN_PASSWORD, FakeAtlas
+from tests.fakes.stripe_api import FakeStripe
+
+AUTH = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
+
+
+@pytest.fixture
+async def atlas() -> AsyncIterator[FakeAtlas]:
+    async with FakeAtlas() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def rivet_on_atlas(
+    emulator: BotApiEmulator,
+    make_settings: Callable[..., Settings],
+    fake_stripe: FakeStripe,
+    atlas: FakeAtlas,
+) -> AsyncIterator[RivetHarness]:
+    harness = await start_billing_rivet(
+        emulator,
+        make_settings,
+        fake_stripe,
+        cmms_backend="atlas",
+        atlas_url=atlas.base_url,
+        atlas_email=FAKE_ADMIN_EMAIL,
+        atlas_password=FAKE_ADMIN_PASSWORD,
+    )
+    yield harness
+    await harness.runtime.stop()
+
+
+def atlas_users_with(atlas: FakeAtlas, email: str) -> list[dict[str, Any]]:
+    return [user for user in atlas.users.values() if user["email"] == email]
+
+
+async def provision(rivet: RivetHarness, email: str) -> tuple[int, Any]:
+    body = {"email": email, "subscription_tier": "pro"}
+    status, answer, _ = await rivet.http("POST", "/api/users/provision", json=body, headers=AUTH)
+    return status, answer
+
+
+async def looked_up(rivet: RivetHarness, user_id: int) -> Any:
+    status, answer, _ = await rivet.http("GET", f"/api/users/{user_id}", headers=AUTH)
+    assert status == 200
+    return answer
+
+
+async def test_provisioning_creates_the_atlas_user_once(
+    rivet_on_atlas: RivetHarness, atlas: FakeAtlas
+) -> None:
+    status, first = await provision(rivet_on_atlas, "Bea@Plant.example")
+    assert status == 201
+    [created] = atlas_users_with(atlas, "bea@plant.example")
+    assert first["atlas_user_id"] == created["id"]
+    assert atlas._role_code(created["role_id"]) == "TECHNICIAN"
+
+    status, again = await provision(rivet_on_atlas, "bea@plant.example")
+    assert status == 200
+    assert (again["user_id"], again["atlas_user_id"]) == (first["user_id"], first["atlas_user_id"])
+    assert len(atlas_users_with(atlas, "bea@plant.example")) == 1
+    assert [r.path for r in atlas.requests].count("/users/invite") == 1  # the second found it
+    assert (await looked_up(rivet_on_atlas, first["user_id"]))["atlas_user_id"] == created["id"]
+
+
+async def test_atlas_down_at_provisioning_then_the_job_creates_the_account(
+    rivet_on_atlas: RivetHarness, atlas: FakeAtlas
+) -> None:
+    atlas.down = True
+    status, answer = await provision(rivet_on_atlas, "cy@plant.example")
+    assert status == 201 and answer["atlas_user_id"] is None  # paying never waits for Atlas
+    assert answer["telegram_link"].startswith("https://t.me/")
+    assert (await looked_up(rivet_on_atlas, answer["user_id"]))["atlas_user_id"] is None
+
+    accounts = rivet_on_atlas.runtime.services.cmms_accounts
+    assert await accounts.link_missing() == 0  # still down: nothing changes
+    atlas.down = False
+    assert await accounts.link_missing() == 1
+    [created] = atlas_users_with(atlas, "cy@plant.example")
+    assert (await looked_up(rivet_on_atlas, answer["user_id"]))["atlas_user_id"] == created["id"]
+    assert await accounts.link_missing() == 0
+
+
+async def test_a_checkout_buyer_gets_an_atlas_account_from_the_job(
+    rivet_on_atlas: RivetHarness, atlas: FakeAtlas
+) -> None:
+    status, _ = await deliver(rivet_on_atlas, checkout_completed(email="ada@plant.example"))
+    assert status == 200
+    assert atlas_users_with(atlas, "ada@plant.example") == []  # the webhook never calls Atlas
+
+    assert await rivet_on_atlas.runtime.services.cmms_accounts.link_missing() == 1
+    [created] = atlas_users_with(atlas, "ada@plant.example")
+    assert (created["firstName"], created["lastName"]) == ("Ada", "Lovelace")
+    _, found, _ = await rivet_on_atlas.http(
+        "GET", "/api/users", params={"email": "ada@plant.example"}, headers=AUTH
+    )
+    assert found["atlas_user_id"] == created["id"]
