@@ -230,6 +230,12 @@ class Runtime:
             id="cmms_retry",
         )
         self.scheduler.add_job(
+            self.services.prints.attach_pending,
+            "interval",
+            seconds=CMMS_RETRY_INTERVAL_S,
+            id="print_attachments",
+        )
+        self.scheduler.add_job(
             self.services.cmms_accounts.link_missing,
             "interval",
             seconds=CMMS_ACCOUNTS_INTERVAL_S,

@@ -542,6 +542,21 @@ def print_attached(file_name: str, asset_name: str) -> str:
     return f"📎 <b>{escape(file_name)}</b> is filed on <b>{escape(asset_name)}</b>."
 
 
+def print_attach_later(asset_name: str, problem: str | None) -> str:
+    reason = f" ({escape(problem)})" if problem else ""
+    return (
+        f"📎 Filed on <b>{escape(asset_name)}</b>. The work-order system isn't taking files "
+        f"right now{reason}; I'll attach it there once it does and let you know."
+    )
+
+
+def print_attached_later(file_name: str, asset_name: str) -> str:
+    return (
+        f"📎 <b>{escape(file_name)}</b> is now attached to <b>{escape(asset_name)}</b> "
+        "in the work-order system."
+    )
+
+
 def print_attach_failed(asset_name: str, problem: str) -> str:
     return (
         f"📎 I noted this print is for <b>{escape(asset_name)}</b>, but the work-order system "

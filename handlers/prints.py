@@ -288,6 +288,9 @@ async def file_on(
         await message.answer(texts.PRINT_GONE)
         return
     await open_print(state, print_id)
+    if result.will_retry:
+        await message.answer(texts.print_attach_later(asset.name, result.problem))
+        return
     if result.problem is not None:
         await message.answer(texts.print_attach_failed(asset.name, result.problem))
         return

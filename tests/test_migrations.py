@@ -10,7 +10,7 @@ from sqlalchemy import text
 from storage.db import Database
 from storage.migrate import alembic_config, downgrade, upgrade
 
-HEAD = "0008"
+HEAD = "0009"
 
 
 def test_the_history_has_one_head() -> None:

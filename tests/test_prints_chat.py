@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.domain import Tier
@@ -27,6 +28,7 @@ from bot.settings import Settings
 from integrations.cmms.local import LocalCmms
 from storage.models import CmmsAttachment, PrintFile, PrintQuestion
 from tests.conftest import RivetHarness
+from tests.fakes.atlas import FAKE_ADMIN_EMAIL, FAKE_ADMIN_PASSWORD, AtlasError, FakeAtlas
 from tests.fakes.openai_server import FakeOpenAI
 from tests.print_fixtures import (
     docx_bytes,
@@ -400,3 +402,48 @@ async def test_print_filed_on_asset_shows_on_card_and_in_cmms(rivet: RivetHarnes
     await sam.wait_for_message("haven't sent any prints")
     await sam.send_command("print", "done")
     await sam.wait_for_message("No print is open")
+
+
+class UploadOutage(FakeAtlas):
+    """A licensed Atlas whose file uploads fail (503) while `uploads_down` is set."""
+
+    uploads_down = False
+
+    async def _upload(self, request: web.Request) -> Any:
+        if self.uploads_down:
+            raise AtlasError(503, "Service Unavailable")
+        return await super()._upload(request)
+
+
+async def test_a_print_atlas_could_not_take_is_attached_later_and_the_user_told(
+    start_rivet: StartRivet,
+) -> None:
+    async with UploadOutage(licensed=True) as atlas:
+        pump_id = atlas.add_asset("Pump 3")
+        rivet = await start_rivet(
+            cmms_backend="atlas",
+            atlas_url=atlas.base_url,
+            atlas_email=FAKE_ADMIN_EMAIL,
+            atlas_password=FAKE_ADMIN_PASSWORD,
+        )
+        dana = await technician(rivet, 7601, Tier.PRO)
+        atlas.uploads_down = True
+        await send_print(dana, schematic_pdf(), caption="/print pump 3")
+        await dana.wait_for_message("I'll attach it there once it does", timeout=30)
+        [row] = await stored_prints(rivet)
+        assert row.asset_id == str(pump_id) and row.cmms_attachment_id is None
+        assert atlas.assets[pump_id]["files"] == []
+
+        prints = rivet.runtime.services.prints
+        assert await prints.attach_pending() == 0  # uploads still fail: kept for later
+        atlas.uploads_down = False
+        assert await prints.attach_pending() == 1
+        assert await prints.attach_pending() == 0  # handed over once
+        outbox = rivet.runtime.outbox
+        assert outbox is not None
+        await outbox.deliver_due()
+        await dana.wait_for_message("is now attached to <b>Pump 3")
+        [row] = await stored_prints(rivet)
+        [attached] = atlas.assets[pump_id]["files"]
+        assert row.cmms_attachment_id == str(attached["id"])
+        assert atlas.files[attached["id"]]["name"] == "panel.pdf"

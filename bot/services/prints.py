@@ -19,12 +19,13 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path, PurePath
 
 import openai
 
+from bot import texts
 from bot.domain import Tier
 from bot.services.print_analysis import MAX_HISTORY_TURNS as ANALYZER_HISTORY_TURNS
 from bot.services.print_analysis import (
@@ -39,8 +40,14 @@ from bot.services.print_analysis import (
 from bot.services.print_loading import DEFAULT_MAX_BYTES, DEFAULT_MAX_PAGES
 from bot.services.tiers import Feature, Refusal, TierGate
 from bot.settings import Settings
-from integrations.cmms.port import Attachment, CmmsError, CmmsPort
-from storage.models import PrintFile, PrintQuestion
+from integrations.cmms.port import (
+    Attachment,
+    CmmsError,
+    CmmsLimitReached,
+    CmmsPort,
+    CmmsUnavailable,
+)
+from storage.models import PrintFile, PrintQuestion, utcnow
 from storage.uow import UnitOfWorkFactory
 
 __all__ = [
@@ -57,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 MAX_FILE_NAME_CHARS = 255
 MAX_LISTED_PRINTS = 10
+# How long one hand-over of a file to the CMMS holds its print; a crash is retried after it.
+ATTACH_LEASE = timedelta(minutes=5)
 DOCUMENT_CACHE_SIZE = 8  # loaded prints kept in memory so each question doesn't re-render
 _UNSAFE_IN_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 
@@ -119,6 +128,21 @@ class AttachResult:
     print: PrintInfo
     attachment: Attachment | None
     problem: str | None  # the CMMS's own sentence when it refused or was unreachable
+    will_retry: bool = False  # down or capped: the file is handed over later
+
+
+class HandOver(StrEnum):
+    ATTACHED = "attached"
+    WAITING = "waiting"  # down, capped, or another worker is on it: tried again later
+    REFUSED = "refused"
+    GONE = "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class _HandedOver:
+    outcome: HandOver
+    attachment: Attachment | None = None
+    problem: str | None = None
 
 
 def display_name(file_name: str | None, fallback: str) -> str:
@@ -248,43 +272,103 @@ class PrintService:
     async def attach_to_asset(self, print_id: int, asset_id: str, asset_name: str) -> AttachResult:
         """Tie the print to an asset and hand the file to the CMMS as the asset's attachment.
 
-        The tie is kept even when the CMMS refuses or is down (``problem`` says why), so
-        the asset's print list in Rivet stays right."""
+        The tie is kept whatever the CMMS says, so the asset's print list in Rivet stays right.
+        A CMMS that is down or capped gets the file later (`attach_pending`, which tells the
+        user); one that refuses the file does not get it again unless the print is filed anew."""
         async with self._uow() as uow:
             row = await uow.prints.get(print_id)
             if row is None:
                 raise PrintGone(print_id)
-            stored_name, file_name, mime = row.stored_name, row.file_name, row.mime_type
-            already = row.cmms_attachment_id if row.asset_id == asset_id else None
-        attachment: Attachment | None = None
-        problem: str | None = None
-        if already is None:
-            try:
-                data = await asyncio.to_thread((self.files_dir / stored_name).read_bytes)
-            except OSError as error:
-                raise PrintGone(print_id) from error
-            try:
-                attachment = await self._cmms.attach_file(
-                    data=data, file_name=file_name, mime_type=mime, asset_id=asset_id
-                )
-            except CmmsError as error:
-                logger.warning(
-                    "attaching print %s to asset %s failed: %s", print_id, asset_id, error
-                )
-                problem = error.message
-        async with self._uow() as uow:
-            row = await uow.prints.get(print_id)
-            if row is None:
-                raise PrintGone(print_id)
-            row.asset_id = asset_id
-            row.asset_name = asset_name[:200]
-            if attachment is not None:
-                row.cmms_attachment_id = attachment.id
-            elif already is None:
+            if row.asset_id != asset_id or row.cmms_attachment_id is None:
+                row.asset_id = asset_id
+                row.asset_name = asset_name[:200]
                 row.cmms_attachment_id = None
-            await uow.commit()
+                row.cmms_refusal = None
+                await uow.commit()
+        handed = await self._hand_over(print_id, tell_user=False)
+        async with self._uow() as uow:
+            row = await uow.prints.get(print_id)
+            if row is None:
+                raise PrintGone(print_id)
             info = PrintInfo.of(row)
-        return AttachResult(print=info, attachment=attachment, problem=problem)
+        return AttachResult(
+            print=info,
+            attachment=handed.attachment,
+            problem=handed.problem,
+            will_retry=handed.outcome is HandOver.WAITING,
+        )
+
+    async def attach_pending(self, limit: int = 20) -> int:
+        """Scheduler job: hand the CMMS the prints it could not take before. Returns how many."""
+        async with self._uow() as uow:
+            waiting = await uow.prints.awaiting_attachment(utcnow(), limit)
+        attached = 0
+        for print_id in waiting:
+            handed = await self._hand_over(print_id, tell_user=True)
+            if handed.outcome is HandOver.ATTACHED:
+                attached += 1
+            elif handed.outcome is HandOver.WAITING:
+                break  # still down or capped: the next run tries again
+        return attached
+
+    async def _hand_over(self, print_id: int, *, tell_user: bool) -> _HandedOver:
+        """One attempt to give the CMMS a filed print, by whoever holds its lease."""
+        now = utcnow()
+        async with self._uow() as uow:
+            row = await uow.prints.get(print_id)
+            if row is None or row.cmms_attachment_id is not None:
+                return _HandedOver(HandOver.ATTACHED if row else HandOver.GONE)
+            if not await uow.prints.claim_attachment(print_id, now, now + ATTACH_LEASE):
+                return _HandedOver(HandOver.WAITING, problem=None)  # another worker has it
+            await uow.commit()
+            stored_name, file_name, mime = row.stored_name, row.file_name, row.mime_type
+            asset_id = row.asset_id
+        assert asset_id is not None
+        handed: _HandedOver
+        try:
+            data = await asyncio.to_thread((self.files_dir / stored_name).read_bytes)
+            attachment = await self._cmms.attach_file(
+                data=data, file_name=file_name, mime_type=mime, asset_id=asset_id
+            )
+            handed = _HandedOver(HandOver.ATTACHED, attachment=attachment)
+        except OSError:
+            handed = _HandedOver(HandOver.REFUSED, problem="the stored file is missing")
+        except (CmmsUnavailable, CmmsLimitReached) as error:
+            handed = _HandedOver(HandOver.WAITING, problem=error.message)
+        except CmmsError as error:
+            handed = _HandedOver(HandOver.REFUSED, problem=error.message)
+        if handed.problem is not None:
+            logger.warning("print %s not attached: %s", print_id, handed.problem)
+        await self._settle(print_id, asset_id, handed, tell_user=tell_user)
+        return handed
+
+    async def _settle(
+        self, print_id: int, asset_id: str, handed: _HandedOver, *, tell_user: bool
+    ) -> None:
+        async with self._uow() as uow:
+            row = await uow.prints.get(print_id)
+            if row is None or row.asset_id != asset_id:
+                return  # deleted or filed elsewhere meanwhile
+            row.cmms_attach_lease_until = None
+            if handed.attachment is not None:
+                row.cmms_attachment_id = handed.attachment.id
+            elif handed.outcome is HandOver.REFUSED:
+                row.cmms_refusal = (handed.problem or "")[:500]
+            settled = handed.outcome is not HandOver.WAITING
+            user = await uow.users.get(row.user_id) if tell_user and settled else None
+            if user is not None and user.telegram_chat_id:
+                asset_name = row.asset_name or ""
+                text = (
+                    texts.print_attached_later(row.file_name, asset_name)
+                    if handed.attachment is not None
+                    else texts.print_attach_failed(asset_name, handed.problem or "")
+                )
+                await uow.outbox.enqueue(
+                    dedup_key=f"print:{print_id}:attach:{asset_id}",
+                    chat_id=user.telegram_chat_id,
+                    text=text,
+                )
+            await uow.commit()
 
     # -- reading back --------------------------------------------------------------------
     async def get(self, print_id: int, user_id: int) -> PrintInfo:

@@ -23,6 +23,9 @@ class PrintFile(Base):
     asset_id: Mapped[str | None] = mapped_column(String(100), index=True)
     asset_name: Mapped[str | None] = mapped_column(String(200))
     cmms_attachment_id: Mapped[str | None] = mapped_column(String(200))
+    # Filed on an asset but not attached yet: retried by a job unless the CMMS refused it.
+    cmms_refusal: Mapped[str | None] = mapped_column(String(500))
+    cmms_attach_lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     stored_name: Mapped[str] = mapped_column(String(100), unique=True)
     file_name: Mapped[str] = mapped_column(String(255))  # the client's name, display only
     mime_type: Mapped[str | None] = mapped_column(String(100))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models.prints import PrintFile, PrintQuestion
@@ -21,6 +21,26 @@ class PrintRepository:
 
     async def get(self, print_id: int) -> PrintFile | None:
         return await self.session.get(PrintFile, print_id)
+
+    async def awaiting_attachment(self, now: datetime, limit: int) -> list[int]:
+        """Prints filed on an asset that the CMMS has not taken yet (nor refused), oldest first."""
+        query = (
+            select(PrintFile.id)
+            .where(_awaiting_attachment(now))
+            .order_by(PrintFile.id)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
+
+    async def claim_attachment(self, print_id: int, now: datetime, until: datetime) -> bool:
+        """Take the print's hand-over to the CMMS until `until`, unless another worker has it."""
+        result = await self.session.execute(
+            update(PrintFile)
+            .where(PrintFile.id == print_id, _awaiting_attachment(now))
+            .values(cmms_attach_lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def for_user(self, user_id: int, limit: int) -> list[PrintFile]:
         query = (
@@ -60,3 +80,12 @@ class PrintRepository:
             .limit(limit)
         )
         return list(reversed(list(await self.session.scalars(query))))
+
+
+def _awaiting_attachment(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        PrintFile.asset_id.is_not(None),
+        PrintFile.cmms_attachment_id.is_(None),
+        PrintFile.cmms_refusal.is_(None),
+        or_(PrintFile.cmms_attach_lease_until.is_(None), PrintFile.cmms_attach_lease_until < now),
+    )
