@@ -10,6 +10,7 @@ while it waits. What still blocks the loop: a WAL checkpoint's fsync every ~4 MB
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -34,18 +35,29 @@ class LoopSqliteConnection(aiosqlite.Connection):
     ) -> None:
         super().__init__(connector, ITER_CHUNK_SIZE)
         self._busy_timeout_ms = busy_timeout_ms
+        # A call handed to the thread runs to its end even if its caller is cancelled; until
+        # it has, later calls queue behind it there, so two threads never share the sqlite3
+        # connection (closing it under a running statement crashes the process).
+        self._in_thread: asyncio.Future[Any] | None = None
 
     async def _execute(self, fn: Callable[..., _Result], *args: Any, **kwargs: Any) -> _Result:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
+        if self._in_thread is not None and not self._in_thread.done():
+            return await self._via_thread(fn, *args, **kwargs)
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as error:
             if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
         log.debug("sqlite is locked by another connection; waiting for it off the loop")
-        result: _Result = await super()._execute(self._waiting_for_lock, fn, *args, **kwargs)
-        return result
+        return await self._via_thread(self._waiting_for_lock, fn, *args, **kwargs)
+
+    async def _via_thread(self, fn: Callable[..., _Result], *args: Any, **kwargs: Any) -> _Result:
+        call: asyncio.Future[_Result] = asyncio.ensure_future(super()._execute(fn, *args, **kwargs))
+        call.add_done_callback(_retrieve)  # a cancelled caller leaves nobody to read it
+        self._in_thread = call
+        return await asyncio.shield(call)
 
     def _waiting_for_lock(self, fn: Callable[..., _Result], *args: Any, **kwargs: Any) -> _Result:
         self._conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
@@ -53,6 +65,11 @@ class LoopSqliteConnection(aiosqlite.Connection):
             return fn(*args, **kwargs)
         finally:
             self._conn.execute("PRAGMA busy_timeout=0")
+
+
+def _retrieve(call: asyncio.Future[Any]) -> None:
+    if not call.cancelled():
+        call.exception()
 
 
 def loop_connection_factory(busy_timeout_ms: int) -> Callable[..., LoopSqliteConnection]:
@@ -63,6 +80,10 @@ def loop_connection_factory(busy_timeout_ms: int) -> Callable[..., LoopSqliteCon
         # Busy wait off on the loop; both threads use the connection (never at the same time).
         kwargs.update(timeout=0, check_same_thread=False)
         connector = partial(sqlite3.connect, database, **kwargs)
-        return LoopSqliteConnection(connector, busy_timeout_ms=busy_timeout_ms)
+        connection = LoopSqliteConnection(connector, busy_timeout_ms=busy_timeout_ms)
+        # As SQLAlchemy does for the connections it makes: a connection left open must not
+        # keep the process from exiting.
+        connection._thread.daemon = True
+        return connection
 
     return connect

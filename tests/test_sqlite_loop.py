@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +63,37 @@ async def test_a_write_waits_for_a_lock_held_elsewhere_and_the_loop_goes_on(tmp_
         await database.close()
 
 
+async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_the_database_usable(
+    tmp_path: Path,
+) -> None:
+    """SQLAlchemy closes a connection whose call was cancelled; that close must wait for the
+    thread still running the call (two threads in one sqlite3 connection crash the process)."""
+    path = tmp_path / "rivet.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+
+    async def write(value: int) -> None:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("INSERT INTO readings VALUES (:v)"), {"v": value})
+
+    try:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE readings (value INTEGER)"))
+        with write_lock_held_elsewhere(path) as other:
+            task = asyncio.create_task(write(41))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.1)
+            other.execute("COMMIT")
+        await asyncio.wait_for(write(42), 5)
+        async with database.engine.connect() as connection:
+            values = (await connection.execute(text("SELECT value FROM readings"))).scalars()
+            assert 42 in list(values)
+    finally:
+        await database.close()
+
+
 async def test_a_lock_held_past_the_busy_timeout_fails_the_call_cleanly(tmp_path: Path):
     path = tmp_path / "rivet.db"
     connection = await loop_connection_factory(busy_timeout_ms=200)(str(path))
@@ -79,3 +112,21 @@ async def test_a_lock_held_past_the_busy_timeout_fails_the_call_cleanly(tmp_path
         assert [tuple(row) for row in rows] == [(2,)]
     finally:
         await connection.close()
+
+
+def test_a_connection_left_open_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    script = f"""
+import asyncio
+from sqlalchemy import text
+from storage.db import Database
+
+async def main():
+    database = Database("sqlite+aiosqlite:///{tmp_path / "rivet.db"}")
+    connection = await database.engine.connect()
+    await connection.execute(text("SELECT 1"))  # checked out, never closed
+
+asyncio.run(main())
+"""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, timeout=30, check=False)
+    assert done.returncode == 0
