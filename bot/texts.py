@@ -543,10 +543,14 @@ def print_attached(file_name: str, asset_name: str) -> str:
 
 
 def print_attach_later(asset_name: str, problem: str | None) -> str:
-    reason = f" ({escape(problem)})" if problem else ""
+    if problem is None:  # an earlier attempt is still under way
+        return (
+            f"📎 Filed on <b>{escape(asset_name)}</b>. The file is on its way to the "
+            "work-order system."
+        )
     return (
         f"📎 Filed on <b>{escape(asset_name)}</b>. The work-order system isn't taking files "
-        f"right now{reason}; I'll attach it there once it does and let you know."
+        f"right now ({escape(problem)}); I'll attach it there once it does and let you know."
     )
 
 

@@ -116,3 +116,20 @@ async def test_a_checkout_buyer_gets_an_atlas_account_from_the_job(
         "GET", "/api/users", params={"email": "ada@plant.example"}, headers=AUTH
     )
     assert found["atlas_user_id"] == created["id"]
+
+
+async def test_a_user_atlas_refuses_is_left_alone_until_provisioned_again(
+    rivet_on_atlas: RivetHarness, atlas: FakeAtlas
+) -> None:
+    atlas.fail_next(406, "Email already in use")  # Atlas's answer to an e-mail it won't take
+    status, answer = await provision(rivet_on_atlas, "dee@plant.example")
+    assert status == 201 and answer["atlas_user_id"] is None
+
+    accounts = rivet_on_atlas.runtime.services.cmms_accounts
+    asked = len(atlas.requests)
+    assert await accounts.link_missing() == 0
+    assert len(atlas.requests) == asked  # the job does not ask again about a refused user
+
+    status, again = await provision(rivet_on_atlas, "dee@plant.example")  # an admin retries
+    [created] = atlas_users_with(atlas, "dee@plant.example")
+    assert status == 200 and again["atlas_user_id"] == created["id"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.domain import Tier
 from bot.emulator import BotApiEmulator, BotMessage, EmulatedUser
@@ -404,6 +404,12 @@ async def test_print_filed_on_asset_shows_on_card_and_in_cmms(rivet: RivetHarnes
     await sam.wait_for_message("No print is open")
 
 
+async def retry_delay_elapsed(rivet: RivetHarness) -> None:
+    async with rivet.runtime.services.uow() as uow:
+        await uow.session.execute(update(PrintFile).values(cmms_attach_lease_until=None))
+        await uow.commit()
+
+
 class UploadOutage(FakeAtlas):
     """A licensed Atlas whose file uploads fail (503) while `uploads_down` is set."""
 
@@ -435,9 +441,14 @@ async def test_a_print_atlas_could_not_take_is_attached_later_and_the_user_told(
         assert atlas.assets[pump_id]["files"] == []
 
         prints = rivet.runtime.services.prints
+        assert row.cmms_attach_lease_until is not None  # waits before the next attempt
+        assert await prints.attach_pending() == 0  # not due yet
+        await retry_delay_elapsed(rivet)
         assert await prints.attach_pending() == 0  # uploads still fail: kept for later
         atlas.uploads_down = False
+        await retry_delay_elapsed(rivet)
         assert await prints.attach_pending() == 1
+        await retry_delay_elapsed(rivet)
         assert await prints.attach_pending() == 0  # handed over once
         outbox = rivet.runtime.outbox
         assert outbox is not None

@@ -34,10 +34,20 @@ def atlas_user_id(cmms_user_id: str | None) -> int | str | None:
 
 
 class CmmsAccounts:
-    def __init__(self, uow: UnitOfWorkFactory, cmms: CmmsPort, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        cmms: CmmsPort,
+        *,
+        request_timeout_s: float = 10.0,
+        job_timeout_s: float = 60.0,
+    ) -> None:
         self._uow = uow
         self._cmms = cmms
-        self._timeout_s = timeout_s
+        # An API caller waits for the answer; the job has time for a slow Atlas (the account
+        # takes several calls: search, roles, invite, sign-up).
+        self._request_timeout_s = request_timeout_s
+        self._job_timeout_s = job_timeout_s
 
     @property
     def enabled(self) -> bool:
@@ -45,15 +55,16 @@ class CmmsAccounts:
         return self._cmms.backend == "atlas"
 
     async def account_of(self, user_id: int) -> str | None:
-        """The user's CMMS account, created now if it is missing and the CMMS answers in time."""
-        outcome = await self.ensure(user_id)
+        """The user's CMMS account, created now if it is missing and the CMMS answers in time.
+        An explicit request tries again even where the CMMS refused before."""
+        outcome = await self.ensure(user_id, timeout_s=self._request_timeout_s)
         if outcome is not AccountOutcome.LINKED:
             return None
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
             return user.cmms_user_id if user else None
 
-    async def ensure(self, user_id: int) -> AccountOutcome:
+    async def ensure(self, user_id: int, *, timeout_s: float) -> AccountOutcome:
         if not self.enabled:
             return AccountOutcome.NOT_APPLICABLE
         async with self._uow() as uow:
@@ -64,34 +75,45 @@ class CmmsAccounts:
                 return AccountOutcome.LINKED
             email, name = user.email, user.display_name
         try:
-            account = await asyncio.wait_for(
-                self._cmms.ensure_user(email, name), timeout=self._timeout_s
-            )
+            account = await asyncio.wait_for(self._cmms.ensure_user(email, name), timeout_s)
         except CmmsRejected as error:
             log.warning("the CMMS refused an account for user %s: %s", user_id, error.message)
+            await self._record(user_id, refusal=error.message)
             return AccountOutcome.REFUSED
         except (CmmsError, TimeoutError) as error:
             reason = error.message if isinstance(error, CmmsError) else "no answer in time"
             log.warning("no CMMS account for user %s yet (%s); retried later", user_id, reason)
             return AccountOutcome.UNAVAILABLE
+        except Exception:  # a bug must not fail the provisioning around it: retried later
+            log.exception("creating the CMMS account of user %s failed unexpectedly", user_id)
+            return AccountOutcome.UNAVAILABLE
+        await self._record(user_id, account_id=account.id)
+        return AccountOutcome.LINKED
+
+    async def _record(
+        self, user_id: int, *, account_id: str | None = None, refusal: str | None = None
+    ) -> None:
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
             if user is None:
-                return AccountOutcome.NOT_APPLICABLE
-            user.cmms_user_id = account.id
-            uow.audit.record(ACTOR, "cmms.account_linked", f"user:{user_id}", cmms_user=account.id)
+                return
+            user.cmms_user_id = account_id
+            user.cmms_account_refusal = refusal[:500] if refusal else None
+            action = "cmms.account_linked" if account_id else "cmms.account_refused"
+            details = {"cmms_user": account_id} if account_id else {"reason": refusal}
+            uow.audit.record(ACTOR, action, f"user:{user_id}", **details)
             await uow.commit()
-        return AccountOutcome.LINKED
 
     async def link_missing(self, limit: int = 50) -> int:
-        """Scheduler job: accounts for the paying users still without one. Returns how many."""
+        """Scheduler job: accounts for the paying users still without one (and not refused).
+        Returns how many it created."""
         if not self.enabled:
             return 0
         async with self._uow() as uow:
             missing = await uow.users.without_cmms_account(limit)
         linked = 0
         for user_id in missing:
-            outcome = await self.ensure(user_id)
+            outcome = await self.ensure(user_id, timeout_s=self._job_timeout_s)
             if outcome is AccountOutcome.LINKED:
                 linked += 1
             elif outcome is AccountOutcome.UNAVAILABLE:

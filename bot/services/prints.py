@@ -66,6 +66,8 @@ MAX_FILE_NAME_CHARS = 255
 MAX_LISTED_PRINTS = 10
 # How long one hand-over of a file to the CMMS holds its print; a crash is retried after it.
 ATTACH_LEASE = timedelta(minutes=5)
+# A file the CMMS could not take waits this long, so the prints behind it go first meanwhile.
+ATTACH_RETRY_DELAY = timedelta(minutes=2)
 DOCUMENT_CACHE_SIZE = 8  # loaded prints kept in memory so each question doesn't re-render
 _UNSAFE_IN_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 
@@ -280,6 +282,9 @@ class PrintService:
             if row is None:
                 raise PrintGone(print_id)
             if row.asset_id != asset_id or row.cmms_attachment_id is None:
+                if row.asset_id != asset_id:
+                    # An attempt for the old asset may be under way: it settles nothing now.
+                    row.cmms_attach_lease_until = None
                 row.asset_id = asset_id
                 row.asset_name = asset_name[:200]
                 row.cmms_attachment_id = None
@@ -319,7 +324,8 @@ class PrintService:
             if row is None or row.cmms_attachment_id is not None:
                 return _HandedOver(HandOver.ATTACHED if row else HandOver.GONE)
             if not await uow.prints.claim_attachment(print_id, now, now + ATTACH_LEASE):
-                return _HandedOver(HandOver.WAITING, problem=None)  # another worker has it
+                # Another worker is on it, or it waits out a retry delay.
+                return _HandedOver(HandOver.WAITING, problem=None)
             await uow.commit()
             stored_name, file_name, mime = row.stored_name, row.file_name, row.mime_type
             asset_id = row.asset_id
@@ -339,23 +345,29 @@ class PrintService:
             handed = _HandedOver(HandOver.REFUSED, problem=error.message)
         if handed.problem is not None:
             logger.warning("print %s not attached: %s", print_id, handed.problem)
-        await self._settle(print_id, asset_id, handed, tell_user=tell_user)
+        await self._settle(print_id, asset_id, now, handed, tell_user=tell_user)
         return handed
 
     async def _settle(
-        self, print_id: int, asset_id: str, handed: _HandedOver, *, tell_user: bool
+        self,
+        print_id: int,
+        asset_id: str,
+        claimed_at: datetime,
+        handed: _HandedOver,
+        *,
+        tell_user: bool,
     ) -> None:
         async with self._uow() as uow:
             row = await uow.prints.get(print_id)
             if row is None or row.asset_id != asset_id:
                 return  # deleted or filed elsewhere meanwhile
-            row.cmms_attach_lease_until = None
+            waiting = handed.outcome is HandOver.WAITING
+            row.cmms_attach_lease_until = utcnow() + ATTACH_RETRY_DELAY if waiting else None
             if handed.attachment is not None:
                 row.cmms_attachment_id = handed.attachment.id
             elif handed.outcome is HandOver.REFUSED:
                 row.cmms_refusal = (handed.problem or "")[:500]
-            settled = handed.outcome is not HandOver.WAITING
-            user = await uow.users.get(row.user_id) if tell_user and settled else None
+            user = await uow.users.get(row.user_id) if tell_user and not waiting else None
             if user is not None and user.telegram_chat_id:
                 asset_name = row.asset_name or ""
                 text = (
@@ -364,7 +376,8 @@ class PrintService:
                     else texts.print_attach_failed(asset_name, handed.problem or "")
                 )
                 await uow.outbox.enqueue(
-                    dedup_key=f"print:{print_id}:attach:{asset_id}",
+                    # Once per attempt: a later filing of the same print is news again.
+                    dedup_key=f"print:{print_id}:attach:{claimed_at.timestamp()}",
                     chat_id=user.telegram_chat_id,
                     text=text,
                 )

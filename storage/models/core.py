@@ -26,6 +26,8 @@ class User(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The user's account in the CMMS (Atlas); null with the local CMMS or until Atlas answers.
     cmms_user_id: Mapped[str | None] = mapped_column(String(100))
+    # Why the CMMS refused to create it; the retry job leaves such users alone.
+    cmms_account_refusal: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 

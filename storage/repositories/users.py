@@ -48,11 +48,12 @@ class UserRepository:
         return list(await self.session.scalars(query.order_by(User.id)))
 
     async def without_cmms_account(self, limit: int) -> list[int]:
-        """Active paying users with an e-mail and no CMMS account yet, oldest first."""
+        """Active paying users with an e-mail and no CMMS account yet (nor a refusal)."""
         query = (
             select(User.id)
             .where(
                 User.cmms_user_id.is_(None),
+                User.cmms_account_refusal.is_(None),
                 User.email.is_not(None),
                 User.status == "active",
                 User.tier != "none",

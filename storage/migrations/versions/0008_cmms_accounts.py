@@ -18,8 +18,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("cmms_user_id", sa.String(length=100), nullable=True))
+    op.add_column("users", sa.Column("cmms_account_refusal", sa.String(length=500), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("users") as batch:
+        batch.drop_column("cmms_account_refusal")
         batch.drop_column("cmms_user_id")

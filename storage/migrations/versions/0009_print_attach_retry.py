@@ -28,6 +28,14 @@ def upgrade() -> None:
             nullable=True,
         ),
     )
+    # Prints left unattached before this revision may have been refused: don't retry them
+    # (and message their owners) out of the blue. Filing one again retries it.
+    op.execute(
+        sa.text(
+            "UPDATE prints SET cmms_refusal = :reason "
+            "WHERE asset_id IS NOT NULL AND cmms_attachment_id IS NULL"
+        ).bindparams(reason="not attached before automatic retries existed")
+    )
 
 
 def downgrade() -> None:
