@@ -1,9 +1,10 @@
 """CMMS accounts for paying users: provisioning gives each one a user in Atlas.
 
 Atlas may be down or slow when someone pays, and paying must not wait for it. The users table
-is the record of what is missing (an active, paying user with an e-mail and no CMMS id), so
-nothing else needs queueing: provisioning tries once, and a scheduler job asks again for those
-still missing. Atlas's side is idempotent by e-mail (`ensure_user` finds before it invites)."""
+is the record of what is missing (an active, paying user with an e-mail, no CMMS id and no
+refusal from the CMMS), so nothing else needs queueing: provisioning tries once, and a scheduler
+job asks again for those still missing. Atlas's side is idempotent by e-mail (`ensure_user`
+finds before it invites)."""
 
 from __future__ import annotations
 
