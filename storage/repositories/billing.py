@@ -10,12 +10,35 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 from itertools import chain
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import BillingCustomer, BillingSubscription, StripeEvent, User, utcnow
 from storage.repositories.pending import PendingInserts
+
+# A batch's look-ups, built once with expanding IN parameters: building them for each batch cost
+# more than SQLite's answers.
+_SEEN = select(StripeEvent.id).where(StripeEvent.id.in_(bindparam("ids", expanding=True)))
+_CUSTOMERS = select(BillingCustomer).where(
+    BillingCustomer.stripe_customer_id.in_(bindparam("ids", expanding=True))
+)
+_USERS = select(User).where(User.id.in_(bindparam("ids", expanding=True)))
+_WITH_USERS = select(BillingSubscription, User).outerjoin(
+    User, User.id == BillingSubscription.user_id
+)
+_OF_BATCH = BillingSubscription.stripe_subscription_id.in_(bindparam("ids", expanding=True))
+# The batch's subscriptions, and every other subscription of their users.
+_SUBSCRIPTIONS_AND_SIBLINGS = _WITH_USERS.where(
+    or_(
+        _OF_BATCH,
+        BillingSubscription.user_id.in_(select(BillingSubscription.user_id).where(_OF_BATCH)),
+    )
+)
+_SUBSCRIPTIONS_OF_USERS = _WITH_USERS.where(
+    BillingSubscription.user_id.in_(bindparam("ids", expanding=True))
+)
 
 
 class BillingRepository:
@@ -41,48 +64,33 @@ class BillingRepository:
         and those users' other subscriptions, the customers, and the users referenced otherwise
         (with their subscriptions)."""
         if event_ids:
-            seen = set(
-                await self.session.scalars(
-                    select(StripeEvent.id).where(StripeEvent.id.in_(event_ids))
-                )
-            )
+            seen = set(await self.session.scalars(_SEEN, {"ids": list(event_ids)}))
             self._event_seen.update({event_id: event_id in seen for event_id in event_ids})
         users_loaded: set[int] = set()
         if subscription_ids:
-            of_batch = BillingSubscription.stripe_subscription_id.in_(subscription_ids)
-            owners = select(BillingSubscription.user_id).where(of_batch)
             rows = await self._subscriptions_with_users(
-                or_(of_batch, BillingSubscription.user_id.in_(owners))
+                _SUBSCRIPTIONS_AND_SIBLINGS, list(subscription_ids)
             )
             found = {row.stripe_subscription_id: row for row in rows}
             self._subscriptions.update({sid: found.get(sid) for sid in subscription_ids})
             users_loaded = {row.user_id for row in found.values() if row.user_id is not None}
         users = set(user_ids)
         if customer_ids:
-            customers = await self.session.scalars(
-                select(BillingCustomer).where(BillingCustomer.stripe_customer_id.in_(customer_ids))
-            )
+            customers = await self.session.scalars(_CUSTOMERS, {"ids": list(customer_ids)})
             known = {customer.stripe_customer_id: customer for customer in customers}
             self._preloaded.extend(known.values())
             self._absent_customers.update(set(customer_ids) - known.keys())
             users.update(customer.user_id for customer in known.values())
         if users - users_loaded:
-            users_query = select(User).where(User.id.in_(users - users_loaded))
-            self._preloaded.extend((await self.session.scalars(users_query)).all())
-            await self._subscriptions_with_users(
-                BillingSubscription.user_id.in_(users - users_loaded)
-            )
+            missing = list(users - users_loaded)
+            self._preloaded.extend((await self.session.scalars(_USERS, {"ids": missing})).all())
+            await self._subscriptions_with_users(_SUBSCRIPTIONS_OF_USERS, missing)
         self._users_fully_loaded.update(users | users_loaded)
 
     async def _subscriptions_with_users(
-        self, condition: ColumnElement[bool]
+        self, query: Select[BillingSubscription, User], ids: list[Any]
     ) -> list[BillingSubscription]:
-        query = (
-            select(BillingSubscription, User)
-            .outerjoin(User, User.id == BillingSubscription.user_id)
-            .where(condition)
-        )
-        rows = (await self.session.execute(query)).all()
+        rows = (await self.session.execute(query, {"ids": ids})).all()
         self._preloaded.extend(chain.from_iterable(rows))
         return [subscription for subscription, _ in rows]
 
