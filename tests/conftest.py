@@ -21,6 +21,7 @@ from bot.emulator import BotApiEmulator
 from bot.runtime import Runtime, create_app
 from bot.settings import Settings
 from storage.db import create_engine
+from tests.fakes.atlas import FakeAtlas
 
 TEST_TOKEN = "123456:TEST-bot-token-do-not-log"
 TEST_ADMIN_KEY = "test-admin-key-do-not-log"
@@ -190,6 +191,12 @@ async def rivet(
     harness = RivetHarness(emulator, make_settings, runtime)
     yield harness
     await harness.runtime.stop()
+
+
+@pytest.fixture
+async def fake_atlas() -> AsyncIterator[FakeAtlas]:
+    async with FakeAtlas() as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)

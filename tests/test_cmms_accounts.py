@@ -19,16 +19,10 @@ from tests.billing_support import (  # noqa: F401  (fixtures)
     start_billing_rivet,
 )
 from tests.conftest import TEST_ADMIN_KEY, RivetHarness
-from tests.fakes.atlas import FAKE_ADMIN_EMAIL, FAKE_ADMIN_PASSWORD, FakeAtlas
+from tests.fakes.atlas import FakeAtlas, rivet_settings
 from tests.fakes.stripe_api import FakeStripe
 
 AUTH = {"Authorization": f"Bearer {TEST_ADMIN_KEY}"}
-
-
-@pytest.fixture
-async def atlas() -> AsyncIterator[FakeAtlas]:
-    async with FakeAtlas() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -36,23 +30,17 @@ async def rivet_on_atlas(
     emulator: BotApiEmulator,
     make_settings: Callable[..., Settings],
     fake_stripe: FakeStripe,
-    atlas: FakeAtlas,
+    fake_atlas: FakeAtlas,
 ) -> AsyncIterator[RivetHarness]:
     harness = await start_billing_rivet(
-        emulator,
-        make_settings,
-        fake_stripe,
-        cmms_backend="atlas",
-        atlas_url=atlas.base_url,
-        atlas_email=FAKE_ADMIN_EMAIL,
-        atlas_password=FAKE_ADMIN_PASSWORD,
+        emulator, make_settings, fake_stripe, **rivet_settings(fake_atlas)
     )
     yield harness
     await harness.runtime.stop()
 
 
-def atlas_users_with(atlas: FakeAtlas, email: str) -> list[dict[str, Any]]:
-    return [user for user in atlas.users.values() if user["email"] == email]
+def atlas_users_with(fake_atlas: FakeAtlas, email: str) -> list[dict[str, Any]]:
+    return [user for user in fake_atlas.users.values() if user["email"] == email]
 
 
 async def provision(rivet: RivetHarness, email: str) -> tuple[int, Any]:
@@ -68,26 +56,26 @@ async def looked_up(rivet: RivetHarness, user_id: int) -> Any:
 
 
 async def test_provisioning_creates_the_atlas_user_once(
-    rivet_on_atlas: RivetHarness, atlas: FakeAtlas
+    rivet_on_atlas: RivetHarness, fake_atlas: FakeAtlas
 ) -> None:
     status, first = await provision(rivet_on_atlas, "Bea@Plant.example")
     assert status == 201
-    [created] = atlas_users_with(atlas, "bea@plant.example")
+    [created] = atlas_users_with(fake_atlas, "bea@plant.example")
     assert first["atlas_user_id"] == created["id"]
-    assert atlas._role_code(created["role_id"]) == "TECHNICIAN"
+    assert fake_atlas._role_code(created["role_id"]) == "TECHNICIAN"
 
     status, again = await provision(rivet_on_atlas, "bea@plant.example")
     assert status == 200
     assert (again["user_id"], again["atlas_user_id"]) == (first["user_id"], first["atlas_user_id"])
-    assert len(atlas_users_with(atlas, "bea@plant.example")) == 1
-    assert [r.path for r in atlas.requests].count("/users/invite") == 1  # the second found it
+    assert len(atlas_users_with(fake_atlas, "bea@plant.example")) == 1
+    assert [r.path for r in fake_atlas.requests].count("/users/invite") == 1  # the second found it
     assert (await looked_up(rivet_on_atlas, first["user_id"]))["atlas_user_id"] == created["id"]
 
 
 async def test_atlas_down_at_provisioning_then_the_job_creates_the_account(
-    rivet_on_atlas: RivetHarness, atlas: FakeAtlas
+    rivet_on_atlas: RivetHarness, fake_atlas: FakeAtlas
 ) -> None:
-    atlas.down = True
+    fake_atlas.down = True
     status, answer = await provision(rivet_on_atlas, "cy@plant.example")
     assert status == 201 and answer["atlas_user_id"] is None  # paying never waits for Atlas
     assert answer["telegram_link"].startswith("https://t.me/")
@@ -95,22 +83,22 @@ async def test_atlas_down_at_provisioning_then_the_job_creates_the_account(
 
     accounts = rivet_on_atlas.runtime.services.cmms_accounts
     assert await accounts.link_missing() == 0  # still down: nothing changes
-    atlas.down = False
+    fake_atlas.down = False
     assert await accounts.link_missing() == 1
-    [created] = atlas_users_with(atlas, "cy@plant.example")
+    [created] = atlas_users_with(fake_atlas, "cy@plant.example")
     assert (await looked_up(rivet_on_atlas, answer["user_id"]))["atlas_user_id"] == created["id"]
     assert await accounts.link_missing() == 0
 
 
 async def test_a_checkout_buyer_gets_an_atlas_account_from_the_job(
-    rivet_on_atlas: RivetHarness, atlas: FakeAtlas
+    rivet_on_atlas: RivetHarness, fake_atlas: FakeAtlas
 ) -> None:
     status, _ = await deliver(rivet_on_atlas, checkout_completed(email="ada@plant.example"))
     assert status == 200
-    assert atlas_users_with(atlas, "ada@plant.example") == []  # the webhook never calls Atlas
+    assert atlas_users_with(fake_atlas, "ada@plant.example") == []  # the webhook never calls Atlas
 
     assert await rivet_on_atlas.runtime.services.cmms_accounts.link_missing() == 1
-    [created] = atlas_users_with(atlas, "ada@plant.example")
+    [created] = atlas_users_with(fake_atlas, "ada@plant.example")
     assert (created["firstName"], created["lastName"]) == ("Ada", "Lovelace")
     _, found, _ = await rivet_on_atlas.http(
         "GET", "/api/users", params={"email": "ada@plant.example"}, headers=AUTH
@@ -119,17 +107,17 @@ async def test_a_checkout_buyer_gets_an_atlas_account_from_the_job(
 
 
 async def test_a_user_atlas_refuses_is_left_alone_until_provisioned_again(
-    rivet_on_atlas: RivetHarness, atlas: FakeAtlas
+    rivet_on_atlas: RivetHarness, fake_atlas: FakeAtlas
 ) -> None:
-    atlas.fail_next(406, "Email already in use")  # Atlas's answer to an e-mail it won't take
+    fake_atlas.fail_next(406, "Email already in use")  # Atlas's answer to an e-mail it won't take
     status, answer = await provision(rivet_on_atlas, "dee@plant.example")
     assert status == 201 and answer["atlas_user_id"] is None
 
     accounts = rivet_on_atlas.runtime.services.cmms_accounts
-    asked = len(atlas.requests)
+    asked = len(fake_atlas.requests)
     assert await accounts.link_missing() == 0
-    assert len(atlas.requests) == asked  # the job does not ask again about a refused user
+    assert len(fake_atlas.requests) == asked  # the job does not ask again about a refused user
 
     status, again = await provision(rivet_on_atlas, "dee@plant.example")  # an admin retries
-    [created] = atlas_users_with(atlas, "dee@plant.example")
+    [created] = atlas_users_with(fake_atlas, "dee@plant.example")
     assert status == 200 and again["atlas_user_id"] == created["id"]

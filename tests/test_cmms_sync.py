@@ -29,7 +29,7 @@ from storage.models import OutboxMessage, User, WorkOrderRequest, utcnow
 from storage.uow import UnitOfWorkFactory
 from tests.clock import Clock
 from tests.conftest import TEST_ADMIN_KEY, RivetHarness, Stack
-from tests.fakes.atlas import FAKE_ADMIN_EMAIL, FakeAtlas, rivet_client
+from tests.fakes.atlas import FAKE_ADMIN_EMAIL, FakeAtlas, rivet_client, rivet_settings
 
 REPORTER_CHAT = 7_700
 ADMIN_CHAT = 7_900
@@ -346,26 +346,15 @@ async def test_the_local_cmms_syncs_at_once(stack: Stack, tmp_path: Path) -> Non
 # ---------------------------------------------------------------------- acceptance 2
 
 
-@pytest.fixture
-async def atlas_server() -> AsyncIterator[FakeAtlas]:
-    async with FakeAtlas() as fake:
-        yield fake
-
-
 async def test_bad_credentials_are_reported_and_writes_wait_then_sync(
-    atlas_server: FakeAtlas,
+    fake_atlas: FakeAtlas,
     emulator: Any,
     make_settings: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
     wrong = "not-the-atlas-passphrase"
-    settings = make_settings(
-        cmms_backend="atlas",
-        atlas_url=atlas_server.base_url,
-        atlas_email=FAKE_ADMIN_EMAIL,
-        atlas_password=wrong,
-    )
+    settings = make_settings(**rivet_settings(fake_atlas, password=wrong))
     from bot.runtime import create_app
 
     harness = RivetHarness(emulator, make_settings, create_app(settings))
@@ -385,10 +374,10 @@ async def test_bad_credentials_are_reported_and_writes_wait_then_sync(
         sync = harness.runtime.services.cmms_sync
         outcome = await sync.submit_create(report("tg:7700:1"), user_id=None, chat_id=ana.chat_id)
         assert outcome_text(outcome, lambda wo: wo.number) == texts.SAVED_WILL_SYNC
-        assert atlas_server.work_orders == {}
+        assert fake_atlas.work_orders == {}
 
         # The admin sets Rivet's password in Atlas; the next retry goes through.
-        admin = next(u for u in atlas_server.users.values() if u["email"] == FAKE_ADMIN_EMAIL)
+        admin = next(u for u in fake_atlas.users.values() if u["email"] == FAKE_ADMIN_EMAIL)
         admin["password"] = wrong
         async with harness.runtime.services.uow() as uow:
             for row in await uow.session.scalars(select(WorkOrderRequest)):
@@ -401,7 +390,7 @@ async def test_bad_credentials_are_reported_and_writes_wait_then_sync(
         assert "WO000001" in ana.last_message().text
 
         # Token expiry mid-run: a transparent sign-in, the write goes straight through.
-        atlas_server.expire_tokens()
+        fake_atlas.expire_tokens()
         again = await sync.submit_create(report("tg:7700:2"), user_id=None, chat_id=ana.chat_id)
         assert again.work_order is not None and again.work_order.number == "WO000002"
         _, body, _ = await harness.http(

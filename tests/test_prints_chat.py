@@ -28,7 +28,7 @@ from bot.settings import Settings
 from integrations.cmms.local import LocalCmms
 from storage.models import CmmsAttachment, PrintFile, PrintQuestion
 from tests.conftest import RivetHarness
-from tests.fakes.atlas import FAKE_ADMIN_EMAIL, FAKE_ADMIN_PASSWORD, AtlasError, FakeAtlas
+from tests.fakes.atlas import AtlasError, FakeAtlas, rivet_settings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.print_fixtures import (
     docx_bytes,
@@ -426,12 +426,7 @@ async def test_a_print_atlas_could_not_take_is_attached_later_and_the_user_told(
 ) -> None:
     async with UploadOutage(licensed=True) as atlas:
         pump_id = atlas.add_asset("Pump 3")
-        rivet = await start_rivet(
-            cmms_backend="atlas",
-            atlas_url=atlas.base_url,
-            atlas_email=FAKE_ADMIN_EMAIL,
-            atlas_password=FAKE_ADMIN_PASSWORD,
-        )
+        rivet = await start_rivet(**rivet_settings(atlas))
         dana = await technician(rivet, 7601, Tier.PRO)
         atlas.uploads_down = True
         await send_print(dana, schematic_pdf(), caption="/print pump 3")

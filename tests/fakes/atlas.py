@@ -1357,6 +1357,16 @@ class FakeAtlas:
         return web.Response(status=404, text="NoSuchKey")
 
 
+def rivet_settings(fake: FakeAtlas, password: str = FAKE_ADMIN_PASSWORD) -> dict[str, Any]:
+    """Settings overrides that make Rivet's runtime use this fake as its CMMS."""
+    return {
+        "cmms_backend": "atlas",
+        "atlas_url": fake.base_url,
+        "atlas_email": FAKE_ADMIN_EMAIL,
+        "atlas_password": password,
+    }
+
+
 def rivet_client(fake: FakeAtlas, files_dir: Path, **overrides: Any) -> AtlasCmms:
     """Rivet's Atlas adapter signed in as the seeded admin, with test-speed backoff."""
     options: dict[str, Any] = {
