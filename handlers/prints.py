@@ -29,6 +29,7 @@ from bot.services.print_analysis import PrintDocument, PrintRejected
 from bot.services.prints import PrintGone, PrintInfo, PrintService, PrintStage
 from bot.states import PrintChat
 from handlers.billing import answer_refusal
+from handlers.gates import takes
 from handlers.work_orders import show_asset_card
 from integrations.cmms.port import CmmsError, CmmsPort
 
@@ -430,7 +431,7 @@ async def print_button(
 def create_router() -> Router:
     router = Router(name=__name__)
     # Only linked technicians reach these handlers; strangers fall through to the fallback.
-    router.message.filter(_linked_user)
+    router.message.filter(_linked_user, takes(PrintChat, documents=True))
     router.callback_query.filter(_linked_user)
     free_text = F.text & ~F.text.startswith("/")
     router.message.register(print_command, Command("print"))

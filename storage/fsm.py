@@ -1,11 +1,13 @@
 """aiogram FSM storage in Rivet's own database, so conversations survive restarts.
 
 It is the storage of a single instance (several instances use Redis), so this process is the
-only writer and may keep a read cache: reads cost nothing, every write goes to the database."""
+only writer and may keep a read cache: reads cost nothing, every write goes to the database.
+The cache holds data as JSON text: a copy per read and per write (callers must not share the
+stored dict) is then one C-level call rather than a deep copy in Python."""
 
 from __future__ import annotations
 
-import copy
+import json
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, cast
@@ -21,7 +23,8 @@ from sqlalchemy.sql.dml import Insert
 from storage.models import FsmRecord, utcnow
 
 CACHE_SIZE = 10_000
-Entry = tuple[str | None, dict[str, Any]]
+Entry = tuple[str | None, str]  # state, data as JSON text
+NO_DATA = "{}"
 
 
 class DatabaseStorage(BaseStorage):
@@ -34,24 +37,25 @@ class DatabaseStorage(BaseStorage):
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         _, data = await self._entry(key)
-        await self._write(key, (value, data))
+        await self._write(key, value, json.loads(data))
 
     async def get_state(self, key: StorageKey) -> str | None:
         return (await self._entry(key))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         state, _ = await self._entry(key)
-        await self._write(key, (state, copy.deepcopy(dict(data))))
+        await self._write(key, state, dict(data))
 
     async def set_state_and_data(
         self, key: StorageKey, state: StateType, data: Mapping[str, Any]
     ) -> None:
         """Both in one write (one commit instead of two)."""
         value = state.state if isinstance(state, State) else state
-        await self._write(key, (value, copy.deepcopy(dict(data))))
+        await self._write(key, value, dict(data))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        return copy.deepcopy((await self._entry(key))[1])
+        data: dict[str, Any] = json.loads((await self._entry(key))[1])
+        return data
 
     async def close(self) -> None:
         """The database is closed by its owner, not by the dispatcher."""
@@ -60,22 +64,29 @@ class DatabaseStorage(BaseStorage):
         storage_key = self._keys.build(key)
         entry = self._cache.get(storage_key)
         if entry is None:
-            async with self._sessionmaker() as session:
+            session = self._sessionmaker()
+            try:
                 record = await session.get(FsmRecord, storage_key)
-            entry = (record.state, dict(record.data)) if record else (None, {})
+            finally:
+                await session.close()
+            entry = (record.state, json.dumps(record.data)) if record else (None, NO_DATA)
             self._remember(storage_key, entry)
         else:
             self._cache.move_to_end(storage_key)
         return entry
 
-    async def _write(self, key: StorageKey, entry: Entry) -> None:
+    async def _write(self, key: StorageKey, state: str | None, data: dict[str, Any]) -> None:
         storage_key = self._keys.build(key)
-        state, data = entry
+        text = json.dumps(data)
         params = {"key": storage_key, "state": state, "data": data, "updated_at": utcnow()}
-        async with self._sessionmaker() as session:
+        # Closed directly: `async with` closes through an extra task, on every message.
+        session = self._sessionmaker()
+        try:
             await session.execute(self._upsert, params)
             await session.commit()
-        self._remember(storage_key, entry)
+        finally:
+            await session.close()
+        self._remember(storage_key, (state, text))
 
     def _remember(self, storage_key: str, entry: Entry) -> None:
         self._cache[storage_key] = entry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,21 +36,65 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessionmaker()
-        self.pending = PendingInserts(self.session)
-        self.users = UserRepository(self.session)
-        self.tokens = OnboardingTokenRepository(self.session)
-        self.audit = AuditRepository(self.session, self.pending)
-        self.outbox = OutboxRepository(self.session, self.pending)
-        self.cmms = CmmsRepository(self.session)
-        self.work_order_requests = WorkOrderRequestRepository(self.session)
-        self.billing = BillingRepository(self.session, self.pending)
-        self.prints = PrintRepository(self.session)
-        self.broadcasts = BroadcastRepository(self.session)
-        self.asset_links = AssetLinkRepository(self.session)
-        self.alerts = AlertRepository(self.session)
-        self.admin_stats = AdminStatsRepository(self.session)
-        self.jobs = JobsRepository(self.session)
         return self
+
+    # Repositories are made on first use: most units of work touch one or two of them, and
+    # one opens for every update.
+    @cached_property
+    def pending(self) -> PendingInserts:
+        return PendingInserts(self.session)
+
+    @cached_property
+    def users(self) -> UserRepository:
+        return UserRepository(self.session)
+
+    @cached_property
+    def tokens(self) -> OnboardingTokenRepository:
+        return OnboardingTokenRepository(self.session)
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        return AuditRepository(self.session, self.pending)
+
+    @cached_property
+    def outbox(self) -> OutboxRepository:
+        return OutboxRepository(self.session, self.pending)
+
+    @cached_property
+    def cmms(self) -> CmmsRepository:
+        return CmmsRepository(self.session)
+
+    @cached_property
+    def work_order_requests(self) -> WorkOrderRequestRepository:
+        return WorkOrderRequestRepository(self.session)
+
+    @cached_property
+    def billing(self) -> BillingRepository:
+        return BillingRepository(self.session, self.pending)
+
+    @cached_property
+    def prints(self) -> PrintRepository:
+        return PrintRepository(self.session)
+
+    @cached_property
+    def broadcasts(self) -> BroadcastRepository:
+        return BroadcastRepository(self.session)
+
+    @cached_property
+    def asset_links(self) -> AssetLinkRepository:
+        return AssetLinkRepository(self.session)
+
+    @cached_property
+    def alerts(self) -> AlertRepository:
+        return AlertRepository(self.session)
+
+    @cached_property
+    def admin_stats(self) -> AdminStatsRepository:
+        return AdminStatsRepository(self.session)
+
+    @cached_property
+    def jobs(self) -> JobsRepository:
+        return JobsRepository(self.session)
 
     async def __aexit__(
         self,
@@ -61,7 +106,8 @@ class UnitOfWork:
         await self.session.close()
 
     async def commit(self) -> None:
-        await self.pending.write()
+        if "pending" in self.__dict__:  # nothing can be pending before a repository needed it
+            await self.pending.write()
         await self.session.commit()
 
 

@@ -8,10 +8,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from bot.domain import Role, Tier, UserStatus
 from storage.models import OnboardingToken, User, utcnow
 from storage.uow import UnitOfWork, UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
 
 # Telegram's deep-link payload alphabet and length limit.
 PAYLOAD_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -55,7 +59,8 @@ class UserView:
         return self.role == Role.ADMIN
 
     @classmethod
-    def of(cls, user: User) -> UserView:
+    def of(cls, user: User | Row[Any]) -> UserView:
+        """From the ORM object or from a row of the same columns (the per-update look-up)."""
         return cls(
             id=user.id,
             email=user.email,
@@ -205,14 +210,14 @@ class OnboardingService:
         """The linked, active user, noting when they were last seen (at most once per
         `resolution`). A disabled account gets None: it is treated as having no access."""
         async with self._uow() as uow:
-            user = await uow.users.by_telegram_id(telegram_user_id)
-            if user is None or user.status != UserStatus.ACTIVE.value:
+            row = await uow.users.sender(telegram_user_id)
+            if row is None or row.status != UserStatus.ACTIVE.value:
                 return None
             now = utcnow()
-            if user.last_seen_at is None or now - user.last_seen_at >= resolution:
-                user.last_seen_at = now
+            if row.last_seen_at is None or now - row.last_seen_at >= resolution:
+                await uow.users.mark_seen(row.id, now)
                 await uow.commit()
-            return UserView.of(user)
+            return UserView.of(row)
 
     async def set_profile(
         self, user_id: int, *, display_name: str | None = None, home_location: str | None = None

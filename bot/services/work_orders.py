@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -50,7 +50,10 @@ class Draft:
         return f"tg:{self.chat_id}:{self.message_id}"
 
     def to_state(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: it deep-copies field by field, and every report saves a draft.
+        state = {name: getattr(self, name) for name in _DRAFT_FIELDS}
+        state["photo_file_ids"] = list(self.photo_file_ids)
+        return state
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> Draft:
@@ -68,6 +71,9 @@ class Draft:
             asset_name=candidate.name,
             location=self.location or candidate.location,
         )
+
+
+_DRAFT_FIELDS = tuple(draft_field.name for draft_field in fields(Draft))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,37 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Row, Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OnboardingToken, User
 
-# Every update looks its sender up: built once (building costs more than SQLite's answer).
+_USERS = cast(Table, User.__table__)
 BY_TELEGRAM_ID = select(User).where(User.telegram_user_id == bindparam("telegram_user_id"))
+# Every update looks its sender up. Core statements built once: building one costs more than
+# SQLite's answer, and a plain row skips the ORM's object loading and identity map.
+SENDER_COLUMNS = (
+    "id",
+    "email",
+    "display_name",
+    "role",
+    "tier",
+    "status",
+    "telegram_user_id",
+    "telegram_chat_id",
+    "home_location",
+    "last_seen_at",
+)
+SENDER = select(*(_USERS.c[name] for name in SENDER_COLUMNS)).where(
+    _USERS.c.telegram_user_id == bindparam("telegram_user_id")
+)
+MARK_SEEN = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("user_id"))
+    .values(last_seen_at=bindparam("seen_at", type_=_USERS.c.last_seen_at.type))
+)
 
 
 class UserRepository:
@@ -23,6 +46,14 @@ class UserRepository:
 
     async def by_telegram_id(self, telegram_user_id: int) -> User | None:
         return await self.session.scalar(BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
+
+    async def sender(self, telegram_user_id: int) -> Row[Any] | None:
+        """The columns a handler needs of the user behind a Telegram account, as a plain row."""
+        result = await self.session.execute(SENDER, {"telegram_user_id": telegram_user_id})
+        return result.first()
+
+    async def mark_seen(self, user_id: int, seen_at: datetime) -> None:
+        await self.session.execute(MARK_SEEN, {"user_id": user_id, "seen_at": seen_at})
 
     async def add(self, user: User) -> User:
         self.session.add(user)
