@@ -376,8 +376,11 @@ class AssetIndex:
     def _analyse(self, text: str, *, whole_query_is_name: bool) -> _Query:
         chunks = [chunk.strip(_CHUNK_STRIP) for chunk in text.split()][:_MAX_TEXT_TOKENS]
         tag_keys: set[str] = set()
+        has_digit = [any(ch.isdigit() for ch in chunk) for chunk in chunks]
         for size in range(1, _TAG_WINDOW + 1):
             for start in range(len(chunks) - size + 1):
+                if not any(has_digit[start : start + size]):
+                    continue  # a tag key needs a digit; most windows of a sentence have none
                 key = _tag_key(" ".join(chunks[start : start + size]))
                 # "P-003" inside a sentence; not "pump", nor "2" from "for 2 days".
                 if any(ch.isdigit() for ch in key) and any(ch.isalpha() for ch in key):

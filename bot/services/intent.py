@@ -282,7 +282,10 @@ def _is_negated(normalized: str, start: int) -> bool:
 
 
 def _has_cue(pattern: re.Pattern[str], normalized: str) -> bool:
-    return any(not _is_negated(normalized, m.start()) for m in pattern.finditer(normalized))
+    for match in pattern.finditer(normalized):
+        if not _is_negated(normalized, match.start()):
+            return True
+    return False
 
 
 def _words(alternatives: str) -> re.Pattern[str]:
