@@ -40,61 +40,20 @@ class UnitOfWork:
 
     # Repositories are made on first use: most units of work touch one or two of them, and
     # one opens for every update.
-    @cached_property
-    def pending(self) -> PendingInserts:
-        return PendingInserts(self.session)
-
-    @cached_property
-    def users(self) -> UserRepository:
-        return UserRepository(self.session)
-
-    @cached_property
-    def tokens(self) -> OnboardingTokenRepository:
-        return OnboardingTokenRepository(self.session)
-
-    @cached_property
-    def audit(self) -> AuditRepository:
-        return AuditRepository(self.session, self.pending)
-
-    @cached_property
-    def outbox(self) -> OutboxRepository:
-        return OutboxRepository(self.session, self.pending)
-
-    @cached_property
-    def cmms(self) -> CmmsRepository:
-        return CmmsRepository(self.session)
-
-    @cached_property
-    def work_order_requests(self) -> WorkOrderRequestRepository:
-        return WorkOrderRequestRepository(self.session)
-
-    @cached_property
-    def billing(self) -> BillingRepository:
-        return BillingRepository(self.session, self.pending)
-
-    @cached_property
-    def prints(self) -> PrintRepository:
-        return PrintRepository(self.session)
-
-    @cached_property
-    def broadcasts(self) -> BroadcastRepository:
-        return BroadcastRepository(self.session)
-
-    @cached_property
-    def asset_links(self) -> AssetLinkRepository:
-        return AssetLinkRepository(self.session)
-
-    @cached_property
-    def alerts(self) -> AlertRepository:
-        return AlertRepository(self.session)
-
-    @cached_property
-    def admin_stats(self) -> AdminStatsRepository:
-        return AdminStatsRepository(self.session)
-
-    @cached_property
-    def jobs(self) -> JobsRepository:
-        return JobsRepository(self.session)
+    pending = cached_property(lambda uow: PendingInserts(uow.session))
+    users = cached_property(lambda uow: UserRepository(uow.session))
+    tokens = cached_property(lambda uow: OnboardingTokenRepository(uow.session))
+    audit = cached_property(lambda uow: AuditRepository(uow.session, uow.pending))
+    outbox = cached_property(lambda uow: OutboxRepository(uow.session, uow.pending))
+    cmms = cached_property(lambda uow: CmmsRepository(uow.session))
+    work_order_requests = cached_property(lambda uow: WorkOrderRequestRepository(uow.session))
+    billing = cached_property(lambda uow: BillingRepository(uow.session, uow.pending))
+    prints = cached_property(lambda uow: PrintRepository(uow.session))
+    broadcasts = cached_property(lambda uow: BroadcastRepository(uow.session))
+    asset_links = cached_property(lambda uow: AssetLinkRepository(uow.session))
+    alerts = cached_property(lambda uow: AlertRepository(uow.session))
+    admin_stats = cached_property(lambda uow: AdminStatsRepository(uow.session))
+    jobs = cached_property(lambda uow: JobsRepository(uow.session))
 
     async def __aexit__(
         self,
