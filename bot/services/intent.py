@@ -282,10 +282,7 @@ def _is_negated(normalized: str, start: int) -> bool:
 
 
 def _has_cue(pattern: re.Pattern[str], normalized: str) -> bool:
-    for match in pattern.finditer(normalized):
-        if not _is_negated(normalized, match.start()):
-            return True
-    return False
+    return any(not _is_negated(normalized, m.start()) for m in pattern.finditer(normalized))
 
 
 def _words(alternatives: str) -> re.Pattern[str]:
