@@ -18,7 +18,6 @@ from bot.services.onboarding import UserView
 from bot.services.tiers import Refusal
 from bot.throttle import ReplyThrottle
 from handlers.common import answer_stranger
-from handlers.gates import takes
 from integrations.stripe_api import StripeUnavailableError
 
 if TYPE_CHECKING:
@@ -205,7 +204,6 @@ async def open_portal(
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.message.filter(takes())
     router.message.register(subscribe_command, Command("subscribe"))
     router.message.register(billing_command, Command("billing"))
     router.callback_query.register(subscribe_tier, SubscribeTier.filter())

@@ -10,7 +10,6 @@ from aiogram.types import Message
 from bot import texts
 from bot.services.onboarding import UserView
 from bot.throttle import ReplyThrottle
-from handlers.gates import takes
 
 
 async def answer_stranger(message: Message, reply_throttle: ReplyThrottle) -> None:
@@ -39,7 +38,6 @@ async def cancel_command(message: Message, state: FSMContext) -> None:
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.message.filter(takes())
     router.message.register(help_command, Command("help"))
     router.message.register(cancel_command, Command("cancel"))
     return router

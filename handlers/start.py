@@ -13,7 +13,6 @@ from bot.states import Profile
 from bot.throttle import ReplyThrottle
 from handlers.asset_links import start_from_asset_label
 from handlers.common import answer_stranger
-from handlers.gates import takes
 
 REFUSALS = {
     RedeemOutcome.USED: texts.LINK_USED,
@@ -87,7 +86,6 @@ async def profile_location(
 
 def create_router() -> Router:
     router = Router(name=__name__)
-    router.message.filter(takes(Profile))
     # QR asset labels (`a_<token>`) first; unknown `a_` payloads fall through to invites.
     router.message.register(
         start_from_asset_label, CommandStart(deep_link=True, magic=F.args.startswith("a_"))

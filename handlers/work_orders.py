@@ -662,6 +662,12 @@ def create_router() -> Router:
     router.message.filter(_linked_user)
     router.callback_query.filter(_linked_user)
     text = _free_text()
+    # First: most messages are new reports. Free text in the other report steps answers them.
+    router.message.register(
+        _reply_or_report,
+        StateFilter(None, Report.choosing_asset, Report.duplicate_check, Report.confirming),
+        text,
+    )
     router.message.register(my_work_command, Command("mywork"))
     router.message.register(asset_command, Command("asset"))
     router.message.register(title_edited, Report.editing_title, text)
@@ -672,7 +678,6 @@ def create_router() -> Router:
         StateFilter(WorkUpdate.hold_reason, WorkUpdate.completion_note, WorkUpdate.note),
         text,
     )
-    router.message.register(_reply_or_report, StateFilter(None, *Report.__states__), text)
     router.message.register(voice_report, F.voice)
     router.message.register(photo_report, F.photo)
     router.callback_query.register(asset_picked, AssetPick.filter())
