@@ -168,9 +168,7 @@ def create_fsm_storage(services: AppServices) -> tuple[BaseStorage, BaseEventIso
             key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True),
         )
         return storage, storage.create_isolation()
-    return DatabaseStorage(
-        services.database.sessionmaker, services.database.dialect
-    ), SimpleEventIsolation()
+    return DatabaseStorage(services.database.engine), SimpleEventIsolation()
 
 
 def create_dispatcher(services: AppServices, *, extra_routers: Sequence[Router] = ()) -> Dispatcher:

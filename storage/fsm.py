@@ -14,23 +14,25 @@ from typing import Any, cast
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
-from sqlalchemy import Table, bindparam
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
 from storage.models import FsmRecord, utcnow
 
 CACHE_SIZE = 10_000
+_TABLE = cast(Table, FsmRecord.__table__)
 Entry = tuple[str | None, str]  # state, data as JSON text
 NO_DATA = "{}"
 
 
 class DatabaseStorage(BaseStorage):
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], dialect: str) -> None:
-        self._sessionmaker = sessionmaker
-        self._upsert = _upsert_statement(dialect)
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._upsert = _upsert_statement(engine.dialect.name)
+        self._read = select(_TABLE.c.state, _TABLE.c.data).where(_TABLE.c.key == bindparam("key"))
         self._keys = DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
         self._cache: OrderedDict[str, Entry] = OrderedDict()
 
@@ -64,12 +66,12 @@ class DatabaseStorage(BaseStorage):
         storage_key = self._keys.build(key)
         entry = self._cache.get(storage_key)
         if entry is None:
-            session = self._sessionmaker()
+            connection = await self._engine.connect()
             try:
-                record = await session.get(FsmRecord, storage_key)
+                row = (await connection.execute(self._read, {"key": storage_key})).first()
             finally:
-                await session.close()
-            entry = (record.state, json.dumps(record.data)) if record else (None, NO_DATA)
+                await connection.close()
+            entry = (row.state, json.dumps(row.data)) if row else (None, NO_DATA)
             self._remember(storage_key, entry)
         else:
             self._cache.move_to_end(storage_key)
@@ -79,13 +81,14 @@ class DatabaseStorage(BaseStorage):
         storage_key = self._keys.build(key)
         text = json.dumps(data)
         params = {"key": storage_key, "state": state, "data": data, "updated_at": utcnow()}
-        # Closed directly: `async with` closes through an extra task, on every message.
-        session = self._sessionmaker()
+        # A plain connection, closed directly: an ORM session and `async with` (which closes
+        # through an extra task) only add cost to a write made on most messages.
+        connection = await self._engine.connect()
         try:
-            await session.execute(self._upsert, params)
-            await session.commit()
+            await connection.execute(self._upsert, params)
+            await connection.commit()
         finally:
-            await session.close()
+            await connection.close()
         self._remember(storage_key, (state, text))
 
     def _remember(self, storage_key: str, entry: Entry) -> None:
@@ -97,7 +100,7 @@ class DatabaseStorage(BaseStorage):
 
 def _upsert_statement(dialect: str) -> Insert:
     """One prepared upsert with bound parameters: compiled once, then served from the cache."""
-    table = cast(Table, FsmRecord.__table__)
+    table = _TABLE
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     columns = ("key", "state", "data", "updated_at")
     statement = insert(table).values(
