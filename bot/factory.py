@@ -90,7 +90,7 @@ def create_redis(url: str) -> Redis:
 
 def create_services(settings: Settings) -> AppServices:
     database = Database(settings.resolved_database_url)
-    uow = UnitOfWorkFactory(database.sessionmaker)
+    uow = UnitOfWorkFactory(database.sessionmaker, reader=database.read)
     redis = create_redis(settings.redis_url) if settings.redis_url else None
     dedup: UpdateDeduplicator
     throttle: ReplyThrottle
@@ -168,7 +168,7 @@ def create_fsm_storage(services: AppServices) -> tuple[BaseStorage, BaseEventIso
             key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True),
         )
         return storage, storage.create_isolation()
-    return DatabaseStorage(services.database.engine), SimpleEventIsolation()
+    return DatabaseStorage(services.database), SimpleEventIsolation()
 
 
 def create_dispatcher(services: AppServices, *, extra_routers: Sequence[Router] = ()) -> Dispatcher:

@@ -17,9 +17,9 @@ from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
+from storage.db import Database
 from storage.models import FsmRecord, utcnow
 
 CACHE_SIZE = 10_000
@@ -29,9 +29,9 @@ NO_DATA = "{}"
 
 
 class DatabaseStorage(BaseStorage):
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._upsert = _upsert_statement(engine.dialect.name)
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._upsert = _upsert_statement(database.dialect)
         self._read = select(_TABLE.c.state, _TABLE.c.data).where(_TABLE.c.key == bindparam("key"))
         self._keys = DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
         self._cache: OrderedDict[str, Entry] = OrderedDict()
@@ -66,12 +66,8 @@ class DatabaseStorage(BaseStorage):
         storage_key = self._keys.build(key)
         entry = self._cache.get(storage_key)
         if entry is None:
-            connection = await self._engine.connect()
-            try:
-                row = (await connection.execute(self._read, {"key": storage_key})).first()
-            finally:
-                await connection.close()
-            entry = (row.state, json.dumps(row.data)) if row else (None, NO_DATA)
+            rows = await self._database.read(self._read, {"key": storage_key})
+            entry = (rows[0].state, json.dumps(rows[0].data)) if rows else (None, NO_DATA)
             self._remember(storage_key, entry)
         else:
             self._cache.move_to_end(storage_key)
@@ -81,14 +77,7 @@ class DatabaseStorage(BaseStorage):
         storage_key = self._keys.build(key)
         text = json.dumps(data)
         params = {"key": storage_key, "state": state, "data": data, "updated_at": utcnow()}
-        # A plain connection, closed directly: an ORM session and `async with` (which closes
-        # through an extra task) only add cost to a write made on most messages.
-        connection = await self._engine.connect()
-        try:
-            await connection.execute(self._upsert, params)
-            await connection.commit()
-        finally:
-            await connection.close()
+        await self._database.write(self._upsert, params)
         self._remember(storage_key, (state, text))
 
     def _remember(self, storage_key: str, entry: Entry) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
+from typing import Any
 
+from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
@@ -70,9 +73,23 @@ class UnitOfWork:
         await self.session.commit()
 
 
+Reader = Callable[[Executable, Mapping[str, Any]], Awaitable[Sequence[Row[Any]]]]
+
+
 class UnitOfWorkFactory:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, reader: Reader | None = None
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self._reader = reader
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker)
+
+    async def read(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        """Rows of a read-only Core statement outside any unit of work, for look-ups made on
+        every update (the database's fast reader when it has one)."""
+        if self._reader is not None:
+            return await self._reader(statement, params)
+        async with self.sessionmaker() as session:
+            return (await session.execute(statement, params)).all()

@@ -130,3 +130,44 @@ asyncio.run(main())
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "-c", script], cwd=root, timeout=30, check=False)
     assert done.returncode == 0
+
+
+READ = text("SELECT value FROM readings ORDER BY value")
+INSERT = text("INSERT INTO readings (value) VALUES (:value)")
+
+
+async def readings_table(path: Path) -> Database:
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    async with database.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE readings (value INTEGER)"))
+    return database
+
+
+async def test_reads_and_writes_outside_a_unit_of_work_see_every_commit(tmp_path: Path):
+    database = await readings_table(tmp_path / "rivet.db")
+    try:
+        assert await database.read(READ) == []
+        async with database.engine.begin() as connection:
+            await connection.execute(INSERT, {"value": 1})
+        assert [row.value for row in await database.read(READ)] == [1]  # at once
+        await database.write(INSERT, {"value": 2})
+        async with database.engine.connect() as connection:
+            assert (await connection.execute(READ)).scalars().all() == [1, 2]
+    finally:
+        await database.close()
+
+
+async def test_a_single_write_meeting_a_lock_waits_for_it_and_is_not_lost(tmp_path: Path):
+    path = tmp_path / "rivet.db"
+    database = await readings_table(path)
+    try:
+        with write_lock_held_elsewhere(path) as other:
+            # Reads go on meanwhile (WAL); the write waits, off the loop, for the lock.
+            write = asyncio.create_task(database.write(INSERT, {"value": 7}))
+            assert await ticks_while(write, 0.3) >= 10
+            assert await database.read(READ) == []
+            other.execute("COMMIT")
+            await asyncio.wait_for(write, 5)
+        assert [row.value for row in await database.read(READ)] == [7]
+    finally:
+        await database.close()

@@ -6,18 +6,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import aiohttp
 import pytest
+from aiogram.fsm.storage.base import StorageKey
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from bot.domain import Tier
 from bot.runtime import EXIT_CONFLICT
 from bot.settings import Settings
+from bot.states import Report
 from storage.db import Database
+from storage.fsm import DatabaseStorage
+from storage.migrate import upgrade
 from storage.models import ProcessedUpdate
-from tests.conftest import TEST_ADMIN_KEY, TEST_TOKEN, RivetHarness, free_port
+from tests.conftest import TEST_ADMIN_KEY, TEST_TOKEN, RivetHarness, Stack, free_port
 
 
 async def test_conversation_continues_after_a_restart(rivet: RivetHarness) -> None:
@@ -184,3 +189,23 @@ async def test_command_menus_technicians_and_chat_scoped_admins(rivet: RivetHarn
     admin = menus[("chat", 424242)]
     assert "mywork" in technician and "broadcast" not in technician
     assert "broadcast" in admin and "mywork" in admin
+
+
+async def test_database_fsm_storage_survives_a_new_process_on_each_stack(
+    stack: Stack, tmp_path: Path
+) -> None:
+    database = Database(stack.database_url(tmp_path))
+    await upgrade(database.engine)
+    key = StorageKey(bot_id=1, chat_id=2, user_id=2)
+    try:
+        storage = DatabaseStorage(database)
+        await storage.set_state_and_data(key, Report.confirming, {"draft": {"title": "Leak"}})
+        data = await storage.get_data(key)
+        data["draft"]["title"] = "changed by the caller"  # the stored copy must not change
+        await storage.set_state(key, Report.editing_title)
+
+        fresh = DatabaseStorage(database)  # a restarted process: nothing cached
+        assert await fresh.get_state(key) == Report.editing_title.state
+        assert await fresh.get_data(key) == {"draft": {"title": "Leak"}}
+    finally:
+        await database.close()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.domain import Role, Tier, UserStatus
 from storage.models import OnboardingToken, User, utcnow
+from storage.repositories.users import SENDER
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 if TYPE_CHECKING:
@@ -209,15 +210,16 @@ class OnboardingService:
     async def touch(self, telegram_user_id: int, resolution: timedelta) -> UserView | None:
         """The linked, active user, noting when they were last seen (at most once per
         `resolution`). A disabled account gets None: it is treated as having no access."""
-        async with self._uow() as uow:
-            row = await uow.users.sender(telegram_user_id)
-            if row is None or row.status != UserStatus.ACTIVE.value:
-                return None
-            now = utcnow()
-            if row.last_seen_at is None or now - row.last_seen_at >= resolution:
+        rows = await self._uow.read(SENDER, {"telegram_user_id": telegram_user_id})
+        if not rows or rows[0].status != UserStatus.ACTIVE.value:
+            return None
+        row = rows[0]
+        now = utcnow()
+        if row.last_seen_at is None or now - row.last_seen_at >= resolution:
+            async with self._uow() as uow:
                 await uow.users.mark_seen(row.id, now)
                 await uow.commit()
-            return UserView.of(row)
+        return UserView.of(row)
 
     async def set_profile(
         self, user_id: int, *, display_name: str | None = None, home_location: str | None = None

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain import AssetCandidate, Priority, WorkOrderSource, WorkOrderStatus
@@ -34,6 +35,7 @@ from integrations.cmms.port import (
     WorkOrderChanges,
 )
 from storage.models import CmmsAsset, CmmsAttachment, CmmsNote, CmmsWorkOrder, utcnow
+from storage.repositories.cmms import open_work_orders_query
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -367,13 +369,16 @@ class LocalCmms:
     ) -> list[WorkOrder]:
         if asset_id is not None and not asset_id.strip().isdigit():
             return []
+        query, params = open_work_orders_query(
+            assigned_to_email=_email(assigned_to_email),
+            created_by_email=_email(created_by_email),
+            asset_id=int(asset_id) if asset_id is not None else None,
+            limit=max(limit, 0),
+        )
+        rows = await self._uow.read(query, params)
+        if not rows:
+            return []  # the duplicate check's usual answer: no unit of work needed
         async with self._uow() as uow:
-            rows = await uow.cmms.open_work_orders(
-                assigned_to_email=_email(assigned_to_email),
-                created_by_email=_email(created_by_email),
-                asset_id=int(asset_id) if asset_id is not None else None,
-                limit=max(limit, 0),
-            )
             return await self._work_orders(uow, rows)
 
     async def _work_order_row(self, uow: UnitOfWork, work_order_id: str) -> CmmsWorkOrder:
@@ -382,7 +387,10 @@ class LocalCmms:
             raise CmmsNotFound(f"Work order {work_order_id} does not exist.")
         return row
 
-    async def _work_orders(self, uow: UnitOfWork, rows: Sequence[CmmsWorkOrder]) -> list[WorkOrder]:
+    async def _work_orders(
+        self, uow: UnitOfWork, rows: Sequence[CmmsWorkOrder | Row[Any]]
+    ) -> list[WorkOrder]:
+        """From ORM objects or plain rows of the work-order table (same attribute names)."""
         ids = [row.id for row in rows]
         notes: dict[int, list[Note]] = {}
         for note in await uow.cmms.notes(ids):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -103,23 +103,6 @@ class CmmsRepository:
         await self.session.flush()
         return work_order
 
-    async def open_work_orders(
-        self,
-        *,
-        assigned_to_email: str | None,
-        created_by_email: str | None,
-        asset_id: int | None,
-        limit: int,
-    ) -> list[CmmsWorkOrder]:
-        filters = {
-            "assigned_to_email": assigned_to_email,
-            "created_by_email": created_by_email,
-            "asset_id": asset_id,
-        }
-        given = {name: value for name, value in filters.items() if value is not None}
-        query = _open_work_orders_query(frozenset(given))
-        return list(await self.session.scalars(query, {**given, "limit": limit}))
-
     async def count_open_work_orders(self) -> int:
         query = select(func.count(CmmsWorkOrder.id)).where(OPEN_STATUS)
         return int(await self.session.scalar(query) or 0)
@@ -204,12 +187,32 @@ class WorkOrderRequestRepository:
         return {state: int(count) for state, count in (await self.session.execute(query)).all()}
 
 
+def open_work_orders_query(
+    *,
+    assigned_to_email: str | None,
+    created_by_email: str | None,
+    asset_id: int | None,
+    limit: int,
+) -> tuple[Select[Any], dict[str, Any]]:
+    """Open work orders, newest first, as a Core statement over the table (plain rows with
+    the model's attribute names) and its parameters. The duplicate check runs it on every
+    report, outside any unit of work."""
+    filters = {
+        "assigned_to_email": assigned_to_email,
+        "created_by_email": created_by_email,
+        "asset_id": asset_id,
+    }
+    given = {name: value for name, value in filters.items() if value is not None}
+    return _open_work_orders_query(frozenset(given)), {**given, "limit": limit}
+
+
 @cache
-def _open_work_orders_query(filters: frozenset[str]) -> Select[CmmsWorkOrder]:
+def _open_work_orders_query(filters: frozenset[str]) -> Select[Any]:
     """Built once per combination of filters, with bound parameters: building a statement
-    costs more than SQLite takes to run it (the duplicate check runs it on every report)."""
-    query = select(CmmsWorkOrder).where(OPEN_STATUS)
+    costs more than SQLite takes to run it."""
+    table = cast(Table, CmmsWorkOrder.__table__)
+    query = select(table).where(table.c.status.in_(OPEN_STATUSES))
     for name in sorted(filters):
-        query = query.where(getattr(CmmsWorkOrder, name) == bindparam(name))
-    query = query.order_by(CmmsWorkOrder.created_at.desc(), CmmsWorkOrder.id.desc())
+        query = query.where(table.c[name] == bindparam(name))
+    query = query.order_by(table.c.created_at.desc(), table.c.id.desc())
     return query.limit(bindparam("limit"))

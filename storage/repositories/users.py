@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Row, Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OnboardingToken, User
@@ -46,11 +46,6 @@ class UserRepository:
 
     async def by_telegram_id(self, telegram_user_id: int) -> User | None:
         return await self.session.scalar(BY_TELEGRAM_ID, {"telegram_user_id": telegram_user_id})
-
-    async def sender(self, telegram_user_id: int) -> Row[Any] | None:
-        """The columns a handler needs of the user behind a Telegram account, as a plain row."""
-        result = await self.session.execute(SENDER, {"telegram_user_id": telegram_user_id})
-        return result.first()
 
     async def mark_seen(self, user_id: int, seen_at: datetime) -> None:
         await self.session.execute(MARK_SEEN, {"user_id": user_id, "seen_at": seen_at})
