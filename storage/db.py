@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,13 +86,13 @@ class SqliteOnLoop:
         )
         event.listen(self._engine, "connect", _configure_sqlite)
         self._connection: Connection | None = None
+        self._thread: int | None = None  # sqlite3 connections stay in the thread that made them
 
     def read(self, statement: Executable, params: Mapping[str, Any]) -> list[Row[Any]] | None:
-        """The rows, or None when SQLite is busy. Sees what was committed before it began."""
-        try:
-            connection = self._connect()
-        except OperationalError as exc:
-            _raise_unless_busy(exc)
+        """The rows, or None when SQLite is busy (or this is not the connection's thread).
+        Sees what was committed before it began."""
+        connection = self._connection_here()
+        if connection is None:
             return None
         try:
             return list(connection.execute(statement, params))
@@ -102,11 +103,10 @@ class SqliteOnLoop:
             connection.rollback()  # ends the read, so the next one sees newer commits
 
     def write(self, statement: Executable, params: Mapping[str, Any]) -> bool:
-        """Execute and commit; False (nothing written) when SQLite is busy."""
-        try:
-            connection = self._connect()
-        except OperationalError as exc:
-            _raise_unless_busy(exc)
+        """Execute and commit; False (nothing written) when SQLite is busy (or this is not
+        the connection's thread)."""
+        connection = self._connection_here()
+        if connection is None:
             return False
         try:
             connection.execute(statement, params)
@@ -117,9 +117,17 @@ class SqliteOnLoop:
             return False
         return True
 
-    def _connect(self) -> Connection:
+    def _connection_here(self) -> Connection | None:
+        """The connection, or None when another thread made it or SQLite is busy."""
         if self._connection is None:
-            self._connection = self._engine.connect()
+            try:
+                self._connection = self._engine.connect()
+            except OperationalError as exc:
+                _raise_unless_busy(exc)
+                return None
+            self._thread = threading.get_ident()
+        elif self._thread != threading.get_ident():
+            return None
         return self._connection
 
     def close(self) -> None:
