@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy
-from sqlalchemy import Dialect, Executable, NullPool, Row, event, text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Dialect, Executable, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from storage.sqlite_loop import loop_connection_factory
+from storage.sqlite_loop import SqliteOnLoop, loop_connection_factory
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -71,77 +68,6 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class SqliteOnLoop:
-    """Single statements of the update path on SQLite (the sender look-up, the duplicate check,
-    the FSM row): SQLAlchemy's synchronous Core on a connection of its own, run on the event
-    loop. In WAL mode a read never waits for the writer, and nothing else runs on the loop
-    between this connection's write and its commit, so it only meets a lock held by another
-    process or by the async engine's thread; then SQLite answers "busy" at once (timeout 0)
-    and the caller goes the usual way. SQLite answers these in microseconds, while the async
-    layer (greenlets, the pool's hand-off, a session) costs ~0.3 ms a statement here."""
-
-    def __init__(self, path: str) -> None:
-        self._engine = sqlalchemy.create_engine(
-            f"sqlite:///{path}", connect_args={"timeout": 0}, poolclass=NullPool
-        )
-        event.listen(self._engine, "connect", _configure_sqlite)
-        self._connection: Connection | None = None
-        self._thread: int | None = None  # sqlite3 connections stay in the thread that made them
-
-    def read(self, statement: Executable, params: Mapping[str, Any]) -> list[Row[Any]] | None:
-        """The rows, or None when SQLite is busy (or this is not the connection's thread).
-        Sees what was committed before it began."""
-        connection = self._connection_here()
-        if connection is None:
-            return None
-        try:
-            return list(connection.execute(statement, params))
-        except OperationalError as exc:
-            _raise_unless_busy(exc)
-            return None
-        finally:
-            connection.rollback()  # ends the read, so the next one sees newer commits
-
-    def write(self, statement: Executable, params: Mapping[str, Any]) -> bool:
-        """Execute and commit; False (nothing written) when SQLite is busy (or this is not
-        the connection's thread)."""
-        connection = self._connection_here()
-        if connection is None:
-            return False
-        try:
-            connection.execute(statement, params)
-            connection.commit()
-        except OperationalError as exc:
-            connection.rollback()
-            _raise_unless_busy(exc)
-            return False
-        return True
-
-    def _connection_here(self) -> Connection | None:
-        """The connection, or None when another thread made it or SQLite is busy."""
-        if self._connection is None:
-            try:
-                self._connection = self._engine.connect()
-            except OperationalError as exc:
-                _raise_unless_busy(exc)
-                return None
-            self._thread = threading.get_ident()
-        elif self._thread != threading.get_ident():
-            return None
-        return self._connection
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-        self._engine.dispose()
-
-
-def _raise_unless_busy(exc: OperationalError) -> None:
-    if "locked" not in str(exc) and "busy" not in str(exc):
-        raise exc
-
-
 class Database:
     """Owns the engine; hands out sessions. One per process."""
 
@@ -153,12 +79,17 @@ class Database:
         )
         database = make_url(url).database
         file_sqlite = is_sqlite(url) and database not in (None, "", ":memory:")
-        self._on_loop = SqliteOnLoop(database) if file_sqlite and database else None
+        self._on_loop = (
+            SqliteOnLoop(database, self.engine.dialect, _configure_sqlite)
+            if file_sqlite and database
+            else None
+        )
 
     async def read(
         self, statement: Executable, params: Mapping[str, Any] | None = None
-    ) -> Sequence[Row[Any]]:
-        """Rows of one read-only statement, outside any unit of work (committed data)."""
+    ) -> Sequence[Any]:
+        """Rows (columns as attributes) of one read-only statement, outside any unit of work:
+        committed data."""
         if self._on_loop is not None:
             rows = self._on_loop.read(statement, params or {})
             if rows is not None:

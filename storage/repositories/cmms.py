@@ -7,7 +7,18 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -211,7 +222,12 @@ def _open_work_orders_query(filters: frozenset[str]) -> Select[Any]:
     """Built once per combination of filters, with bound parameters: building a statement
     costs more than SQLite takes to run it."""
     table = cast(Table, CmmsWorkOrder.__table__)
-    query = select(table).where(table.c.status.in_(OPEN_STATUSES))
+    # One parameter per status rather than an expanding IN, so the SQL is the same every time
+    # and can be prepared once.
+    statuses: list[BindParameter[str]] = [
+        bindparam(f"open_{index}", status) for index, status in enumerate(OPEN_STATUSES)
+    ]
+    query = select(table).where(table.c.status.in_(statuses))
     for name in sorted(filters):
         query = query.where(table.c[name] == bindparam(name))
     query = query.order_by(table.c.created_at.desc(), table.c.id.desc())
