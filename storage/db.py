@@ -69,7 +69,8 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
-    """Owns the engine; hands out sessions. One per process."""
+    """Owns the engine; hands out sessions, and runs the update path's single statements
+    (`read`, `write`). One per process."""
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -7,7 +7,7 @@ from functools import cached_property
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
@@ -73,7 +73,8 @@ class UnitOfWork:
         await self.session.commit()
 
 
-Reader = Callable[[Executable, Mapping[str, Any]], Awaitable[Sequence[Row[Any]]]]
+# Rows with the columns as attributes (SQLAlchemy rows, or named tuples from SQLite directly).
+Reader = Callable[[Executable, Mapping[str, Any]], Awaitable[Sequence[Any]]]
 
 
 class UnitOfWorkFactory:
@@ -86,7 +87,7 @@ class UnitOfWorkFactory:
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker)
 
-    async def read(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row[Any]]:
+    async def read(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Any]:
         """Rows of a read-only Core statement outside any unit of work, for look-ups made on
         every update (the database's fast reader when it has one)."""
         if self._reader is not None:

@@ -8,15 +8,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.domain import Role, Tier, UserStatus
 from storage.models import OnboardingToken, User, utcnow
 from storage.repositories.users import SENDER
 from storage.uow import UnitOfWork, UnitOfWorkFactory
-
-if TYPE_CHECKING:
-    from sqlalchemy import Row
 
 # Telegram's deep-link payload alphabet and length limit.
 PAYLOAD_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -60,8 +57,9 @@ class UserView:
         return self.role == Role.ADMIN
 
     @classmethod
-    def of(cls, user: User | Row[Any]) -> UserView:
-        """From the ORM object or from a row of the same columns (the per-update look-up)."""
+    def of(cls, user: User | Any) -> UserView:
+        """From the ORM object or from any row with the same columns as attributes (the
+        per-update look-up reads plain rows)."""
         return cls(
             id=user.id,
             email=user.email,

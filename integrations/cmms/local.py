@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain import AssetCandidate, Priority, WorkOrderSource, WorkOrderStatus
@@ -388,7 +387,7 @@ class LocalCmms:
         return row
 
     async def _work_orders(
-        self, uow: UnitOfWork, rows: Sequence[CmmsWorkOrder | Row[Any]]
+        self, uow: UnitOfWork, rows: Sequence[CmmsWorkOrder] | Sequence[Any]
     ) -> list[WorkOrder]:
         """From ORM objects or plain rows of the work-order table (same attribute names)."""
         ids = [row.id for row in rows]
