@@ -102,8 +102,9 @@ class SqliteOnLoop:
     answers in microseconds. So each statement is compiled by SQLAlchemy once, with its types'
     own bind and result processors, and then run directly. In WAL mode a read never waits for
     the writer; a write is one autocommitted statement, and nothing else runs on the loop
-    meanwhile, so it only meets a lock held by another process or by the engine's thread. Then
-    SQLite answers "busy" at once (timeout 0) and the caller goes the usual way (None/False)."""
+    meanwhile, so it holds no lock past its return. It may meet one: another process's, or an
+    engine transaction that has written and not yet committed. Then SQLite answers "busy" at
+    once (timeout 0) and the caller goes the usual way (None/False), queueing for the engine."""
 
     def __init__(self, path: str, dialect: Dialect, configure: Callable[[Any, Any], None]) -> None:
         self._path = path
