@@ -542,6 +542,11 @@ def print_attached(file_name: str, asset_name: str) -> str:
     return f"📎 <b>{escape(file_name)}</b> is filed on <b>{escape(asset_name)}</b>."
 
 
+# Reasons a print did not reach the work-order system, shown inside the messages below.
+PRINT_FILE_MISSING = "the stored file is missing"
+CMMS_NO_ANSWER = "no answer in time"
+
+
 def print_attach_later(asset_name: str, problem: str | None) -> str:
     if problem is None:  # an earlier attempt is still under way
         return (

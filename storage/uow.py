@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
 from typing import Any
@@ -27,6 +27,7 @@ from storage.repositories.cmms import CmmsRepository, WorkOrderRequestRepository
 from storage.repositories.jobs import JobsRepository
 from storage.repositories.pending import PendingInserts
 from storage.repositories.prints import PrintRepository
+from storage.repositories.reads import Reader, UpdateReads
 
 
 class UnitOfWork:
@@ -73,24 +74,19 @@ class UnitOfWork:
         await self.session.commit()
 
 
-# Rows with the columns as attributes (SQLAlchemy rows, or named tuples from SQLite directly).
-Reader = Callable[[Executable, Mapping[str, Any]], Awaitable[Sequence[Any]]]
-
-
 class UnitOfWorkFactory:
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], *, reader: Reader | None = None
     ) -> None:
         self.sessionmaker = sessionmaker
-        self._reader = reader
+        # Look-ups made on every update, outside any unit of work.
+        self.reads = UpdateReads(reader or self._read_in_session)
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker)
 
-    async def read(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Any]:
-        """Rows of a read-only Core statement outside any unit of work, for look-ups made on
-        every update (the database's fast reader when it has one)."""
-        if self._reader is not None:
-            return await self._reader(statement, params)
+    async def _read_in_session(
+        self, statement: Executable, params: Mapping[str, Any]
+    ) -> Sequence[Any]:
         async with self.sessionmaker() as session:
             return (await session.execute(statement, params)).all()

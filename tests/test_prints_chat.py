@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +22,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import func, select, update
 
+import bot.services.prints as prints_service
 from bot.domain import Tier
 from bot.emulator import BotApiEmulator, BotMessage, EmulatedUser
 from bot.runtime import create_app
@@ -453,3 +455,36 @@ async def test_a_print_atlas_could_not_take_is_attached_later_and_the_user_told(
         [attached] = atlas.assets[pump_id]["files"]
         assert row.cmms_attachment_id == str(attached["id"])
         assert atlas.files[attached["id"]]["name"] == "panel.pdf"
+
+
+class HangingUploads(FakeAtlas):
+    """A licensed Atlas whose file uploads take far longer than a technician should wait."""
+
+    hanging = False
+
+    async def _upload(self, request: web.Request) -> Any:
+        if self.hanging:
+            await asyncio.sleep(5)
+        return await super()._upload(request)
+
+
+async def test_a_cmms_that_does_not_answer_in_time_gets_the_print_later(
+    start_rivet: StartRivet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prints_service, "ATTACH_TIMEOUT_S", 0.5)
+    async with HangingUploads(licensed=True) as atlas:
+        pump_id = atlas.add_asset("Pump 3")
+        rivet = await start_rivet(**rivet_settings(atlas))
+        dana = await technician(rivet, 7602, Tier.PRO)
+        atlas.hanging = True
+        await send_print(dana, schematic_pdf(), caption="/print pump 3")
+        await dana.wait_for_message("(no answer in time); I'll attach it there", timeout=30)
+        [row] = await stored_prints(rivet)
+        assert row.asset_id == str(pump_id)
+        assert row.cmms_refusal is None and row.cmms_attachment_id is None  # kept for a retry
+
+        atlas.hanging = False
+        await retry_delay_elapsed(rivet)
+        assert await rivet.runtime.services.prints.attach_pending() == 1
+        [row] = await stored_prints(rivet)
+        assert row.cmms_attachment_id is not None

@@ -12,7 +12,6 @@ from typing import Any
 
 from bot.domain import Role, Tier, UserStatus
 from storage.models import OnboardingToken, User, utcnow
-from storage.repositories.users import SENDER
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 # Telegram's deep-link payload alphabet and length limit.
@@ -208,10 +207,9 @@ class OnboardingService:
     async def touch(self, telegram_user_id: int, resolution: timedelta) -> UserView | None:
         """The linked, active user, noting when they were last seen (at most once per
         `resolution`). A disabled account gets None: it is treated as having no access."""
-        rows = await self._uow.read(SENDER, {"telegram_user_id": telegram_user_id})
-        if not rows or rows[0].status != UserStatus.ACTIVE.value:
+        row = await self._uow.reads.sender(telegram_user_id)
+        if row is None or row.status != UserStatus.ACTIVE.value:
             return None
-        row = rows[0]
         now = utcnow()
         if row.last_seen_at is None or now - row.last_seen_at >= resolution:
             async with self._uow() as uow:

@@ -68,6 +68,8 @@ MAX_LISTED_PRINTS = 10
 ATTACH_LEASE = timedelta(minutes=5)
 # A file the CMMS could not take waits this long, so the prints behind it go first meanwhile.
 ATTACH_RETRY_DELAY = timedelta(minutes=2)
+# A whole hand-over (upload, then linking to the asset) while the technician may be waiting.
+ATTACH_TIMEOUT_S = 20.0
 DOCUMENT_CACHE_SIZE = 8  # loaded prints kept in memory so each question doesn't re-render
 _UNSAFE_IN_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 
@@ -330,23 +332,39 @@ class PrintService:
             stored_name, file_name, mime = row.stored_name, row.file_name, row.mime_type
             asset_id = row.asset_id
         assert asset_id is not None
-        handed: _HandedOver
         try:
             data = await asyncio.to_thread((self.files_dir / stored_name).read_bytes)
-            attachment = await self._cmms.attach_file(
-                data=data, file_name=file_name, mime_type=mime, asset_id=asset_id
-            )
-            handed = _HandedOver(HandOver.ATTACHED, attachment=attachment)
         except OSError:
-            handed = _HandedOver(HandOver.REFUSED, problem="the stored file is missing")
-        except (CmmsUnavailable, CmmsLimitReached) as error:
-            handed = _HandedOver(HandOver.WAITING, problem=error.message)
-        except CmmsError as error:
-            handed = _HandedOver(HandOver.REFUSED, problem=error.message)
+            handed = _HandedOver(HandOver.REFUSED, problem=texts.PRINT_FILE_MISSING)
+        else:
+            handed = await self._attach(data, file_name, mime, asset_id)
         if handed.problem is not None:
             logger.warning("print %s not attached: %s", print_id, handed.problem)
         await self._settle(print_id, asset_id, now, handed, tell_user=tell_user)
         return handed
+
+    async def _attach(
+        self, data: bytes, file_name: str, mime: str | None, asset_id: str
+    ) -> _HandedOver:
+        """The CMMS call, bounded as a whole (it may be several requests): the technician may be
+        waiting for it in the chat. Anything but a refusal is retried later."""
+        try:
+            attachment = await asyncio.wait_for(
+                self._cmms.attach_file(
+                    data=data, file_name=file_name, mime_type=mime, asset_id=asset_id
+                ),
+                ATTACH_TIMEOUT_S,
+            )
+        except (CmmsUnavailable, CmmsLimitReached) as error:
+            return _HandedOver(HandOver.WAITING, problem=error.message)
+        except CmmsError as error:
+            return _HandedOver(HandOver.REFUSED, problem=error.message)
+        except TimeoutError:
+            return _HandedOver(HandOver.WAITING, problem=texts.CMMS_NO_ANSWER)
+        except Exception:
+            logger.exception("print attachment failed unexpectedly; it will be retried")
+            return _HandedOver(HandOver.WAITING, problem=texts.CMMS_NO_ANSWER)
+        return _HandedOver(HandOver.ATTACHED, attachment=attachment)
 
     async def _settle(
         self,

@@ -34,7 +34,6 @@ from integrations.cmms.port import (
     WorkOrderChanges,
 )
 from storage.models import CmmsAsset, CmmsAttachment, CmmsNote, CmmsWorkOrder, utcnow
-from storage.repositories.cmms import open_work_orders_query
 from storage.uow import UnitOfWork, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -368,13 +367,12 @@ class LocalCmms:
     ) -> list[WorkOrder]:
         if asset_id is not None and not asset_id.strip().isdigit():
             return []
-        query, params = open_work_orders_query(
+        rows = await self._uow.reads.open_work_orders(
             assigned_to_email=_email(assigned_to_email),
             created_by_email=_email(created_by_email),
             asset_id=int(asset_id) if asset_id is not None else None,
             limit=max(limit, 0),
         )
-        rows = await self._uow.read(query, params)
         if not rows:
             return []  # the duplicate check's usual answer: no unit of work needed
         async with self._uow() as uow:
