@@ -5,6 +5,7 @@ that Atlas could not take at the time gets it later from the scheduler job."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -121,3 +122,32 @@ async def test_a_user_atlas_refuses_is_left_alone_until_provisioned_again(
     status, again = await provision(rivet_on_atlas, "dee@plant.example")  # an admin retries
     [created] = atlas_users_with(fake_atlas, "dee@plant.example")
     assert status == 200 and again["atlas_user_id"] == created["id"]
+
+
+async def test_one_user_whose_request_hangs_does_not_hold_up_the_others(
+    rivet_on_atlas: RivetHarness, fake_atlas: FakeAtlas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_atlas.down = True
+    _, stuck = await provision(rivet_on_atlas, "stuck@plant.example")
+    _, fine = await provision(rivet_on_atlas, "fine@plant.example")
+    fake_atlas.down = False
+    accounts = rivet_on_atlas.runtime.services.cmms_accounts
+    atlas = accounts._cmms
+
+    class HangsForOne:
+        """The CMMS port, except that one e-mail's request never comes back."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(atlas, name)
+
+        async def ensure_user(self, email: str, name: str | None) -> Any:
+            if email == "stuck@plant.example":
+                await asyncio.sleep(30)
+            return await atlas.ensure_user(email, name)
+
+    monkeypatch.setattr(accounts, "_cmms", HangsForOne())
+    monkeypatch.setattr(accounts, "_job_timeout_s", 0.3)
+    assert await accounts.link_missing() == 1  # the stuck one first, by id; then the next
+    assert (await looked_up(rivet_on_atlas, stuck["user_id"]))["atlas_user_id"] is None
+    [created] = atlas_users_with(fake_atlas, "fine@plant.example")
+    assert (await looked_up(rivet_on_atlas, fine["user_id"]))["atlas_user_id"] == created["id"]

@@ -12,7 +12,13 @@ import asyncio
 import logging
 from enum import StrEnum
 
-from integrations.cmms.port import CmmsError, CmmsPort, CmmsRejected
+from integrations.cmms.port import (
+    CmmsError,
+    CmmsLimitReached,
+    CmmsPort,
+    CmmsRejected,
+    CmmsUnavailable,
+)
 from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -24,7 +30,8 @@ class AccountOutcome(StrEnum):
     LINKED = "linked"
     NOT_APPLICABLE = "not_applicable"  # no Atlas, no such user, or no e-mail
     REFUSED = "refused"  # Atlas refused this user (e.g. the e-mail); others may still work
-    UNAVAILABLE = "unavailable"  # down, slow, at its seat limit: try everyone later
+    UNAVAILABLE = "unavailable"  # down or at its seat limit: try everyone later
+    FAILED = "failed"  # this user's request timed out or broke: try them later, others now
 
 
 def atlas_user_id(cmms_user_id: str | None) -> int | str | None:
@@ -81,13 +88,18 @@ class CmmsAccounts:
             log.warning("the CMMS refused an account for user %s: %s", user_id, error.message)
             await self._record(user_id, refusal=error.message)
             return AccountOutcome.REFUSED
+        except (CmmsUnavailable, CmmsLimitReached) as error:
+            log.warning(
+                "no CMMS account for user %s yet (%s); retried later", user_id, error.message
+            )
+            return AccountOutcome.UNAVAILABLE
         except (CmmsError, TimeoutError) as error:
             reason = error.message if isinstance(error, CmmsError) else "no answer in time"
             log.warning("no CMMS account for user %s yet (%s); retried later", user_id, reason)
-            return AccountOutcome.UNAVAILABLE
+            return AccountOutcome.FAILED
         except Exception:  # a bug must not fail the provisioning around it: retried later
             log.exception("creating the CMMS account of user %s failed unexpectedly", user_id)
-            return AccountOutcome.UNAVAILABLE
+            return AccountOutcome.FAILED
         await self._record(user_id, account_id=account.id)
         return AccountOutcome.LINKED
 
@@ -118,5 +130,6 @@ class CmmsAccounts:
             if outcome is AccountOutcome.LINKED:
                 linked += 1
             elif outcome is AccountOutcome.UNAVAILABLE:
-                break  # one failure tells for all of them; the next run tries again
+                break  # the CMMS is down or full for everyone; the next run tries again
+            # FAILED (one user's request): go on with the others; the next run retries them
         return linked
